@@ -1,0 +1,79 @@
+// npm run bench:drift — evaluates a generated 150,000-pod cluster dump end to end through the CLI and
+// prints throughput, time and peak memory. Options: --pods N, --formats kubectl-json,compact-json,
+// --threads 0,2 (0 = main thread only; default: the CLI's default), --runs N, --keep.
+import { spawnSync } from 'node:child_process';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeClusterDump } from './generate-cluster.ts';
+
+type DumpFormat = Parameters<typeof writeClusterDump>[0]['format'];
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '150000' },
+    formats: { type: 'string', default: 'kubectl-json,compact-json' },
+    threads: { type: 'string', default: '' },
+    runs: { type: 'string', default: '3' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const pods = Number(values.pods);
+const runs = Number(values.runs);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const directory = join(root, '.bench');
+await mkdir(directory, { recursive: true });
+
+function percentile(sorted: readonly number[], share: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+console.log(`pullwarden drift benchmark: ${pods} pods, ${availableParallelism()} CPUs, node ${process.version}`);
+for (const format of values.formats.split(',') as DumpFormat[]) {
+  const file = join(directory, `cluster-${pods}-${format}.${format === 'kubectl-yaml' ? 'yaml' : 'json'}`);
+  const exists = await stat(file).then(
+    () => true,
+    () => false,
+  );
+  let objects: number | undefined;
+  if (!exists) {
+    const started = performance.now();
+    const written = await writeClusterDump({ pods, out: file, format, seed: 1 });
+    objects = written.objects;
+    console.log(`generated ${file}: ${mib(written.bytes)}, ${written.objects} objects in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const size = (await stat(file)).size;
+  for (const threads of values.threads === '' ? [undefined] : values.threads.split(',')) {
+    const seconds: number[] = [];
+    let peak = 0;
+    for (let run = 0; run < runs; run++) {
+      const child = spawnSync(process.execPath, [join(root, 'bench/drift-run.ts'), file, ...(threads === undefined ? [] : [threads])], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      });
+      if (child.status !== 0) throw new Error(`benchmark run failed: ${child.stderr}`);
+      const result = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { seconds: number; maxRssBytes: number };
+      seconds.push(result.seconds);
+      peak = Math.max(peak, result.maxRssBytes);
+    }
+    seconds.sort((a, b) => a - b);
+    const median = percentile(seconds, 0.5);
+    console.log(
+      [
+        `${format}${threads === undefined ? '' : `, threads=${threads}`}:`,
+        `${mib(size)} (${Math.round(size / pods)} B/pod)`,
+        `time p50 ${median.toFixed(2)} s, best ${seconds[0]?.toFixed(2)} s, worst ${seconds.at(-1)?.toFixed(2)} s over ${runs} runs`,
+        `${Math.round(pods / median).toLocaleString('en-US')} pods/s, ${(size / 1024 / 1024 / median).toFixed(0)} MiB/s`,
+        `peak RSS ${mib(peak)}`,
+        objects === undefined ? '' : `${objects} objects`,
+      ]
+        .filter((part) => part !== '')
+        .join('  '),
+    );
+  }
+  if (!values.keep) await rm(file);
+}

@@ -1,0 +1,25 @@
+/** What a command may touch, passed in so tests can run commands in-process. */
+export interface CommandIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: AsyncIterable<Buffer | string>;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Bad command line: reported with the usage hint and exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function processIo(): CommandIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    env: process.env,
+  };
+}

@@ -1,0 +1,410 @@
+import type { Config } from '#shared/config/schema.ts';
+import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
+import { anyGlobMatches, globMatches } from '#shared/text/glob.ts';
+import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
+import {
+  compareSeverity,
+  type DriftReport,
+  type Finding,
+  type InputProblem,
+  type RuleId,
+  type SuppressedFinding,
+  type WorkloadRef,
+  workloadKey,
+} from './model.ts';
+import { detectReplicaSkew, type NodeInfo, type PlatformIndexLookup, type RunningDigests } from './replica-skew.ts';
+import { evaluateSite, type Placement } from './site-rules.ts';
+
+// Collects the facts of every object in a run, folds pods into the workloads that own them, and
+// evaluates the rules once per workload.
+
+export interface EvaluationOptions {
+  /** Only these rules (after config); empty = all. */
+  rules?: readonly RuleId[];
+  skipRules?: readonly RuleId[];
+  /** Only workloads in these namespaces; empty = all. */
+  namespaces?: readonly string[];
+  indexOf?: PlatformIndexLookup;
+}
+
+interface MergedSite {
+  site: ImageSite;
+  /** From the workload's own object rather than one of its pods. */
+  own: boolean;
+}
+
+/** Everything known about one workload (or bare pod), keyed by `Kind/namespace/name`. */
+interface Aggregate {
+  ref: WorkloadRef;
+  /** The object itself appeared in the input. */
+  seen: boolean;
+  owner: OwnerRef | undefined;
+  sites: Map<string, MergedSite>;
+  /** kind\0name\0image → imageID → node → pods */
+  running: Map<string, RunningDigests>;
+  pods: number;
+  nodes: Map<string, number>;
+  constraints: (string[] | undefined)[];
+  podTemplateHash: string | undefined;
+}
+
+const SEP = '\u0000';
+
+function aggregateKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+function siteKey(site: ImageSite): string {
+  return [site.kind, site.name, site.image, site.policy ?? ''].join(SEP);
+}
+
+const EXPLICITNESS_RANK = { high: 2, medium: 1, low: 0 } as const;
+
+export class DriftEvaluator {
+  private readonly config: Config;
+  private readonly options: EvaluationOptions;
+  private readonly aggregates = new Map<string, Aggregate>();
+  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly problems: InputProblem[] = [];
+  private readonly references = new Map<string, ImageReference>();
+  private readonly files = new Set<string>();
+  private documents = 0;
+  private objects = 0;
+  private pods = 0;
+
+  constructor(config: Config, options: EvaluationOptions = {}) {
+    this.config = config;
+    this.options = options;
+  }
+
+  addProblem(problem: InputProblem): void {
+    this.problems.push(problem);
+  }
+
+  countDocuments(file: string, count = 1): void {
+    this.files.add(file);
+    this.documents += count;
+  }
+
+  addFacts(facts: ObjectFacts): void {
+    this.objects++;
+    if (facts.node !== undefined) {
+      this.nodes.set(facts.name, facts.node);
+      return;
+    }
+    if (!facts.hasPodSpec) return;
+    if (facts.kind === 'Pod') {
+      this.pods++;
+      const owner = facts.owner;
+      const aggregate =
+        owner === undefined
+          ? this.aggregate('Pod', facts.namespace, facts.name)
+          : this.aggregate(owner.kind, facts.namespace, owner.name);
+      aggregate.pods++;
+      aggregate.podTemplateHash ??= facts.podTemplateHash;
+      if (owner === undefined) aggregate.seen = true;
+      if (facts.nodeName !== undefined) {
+        aggregate.nodes.set(facts.nodeName, (aggregate.nodes.get(facts.nodeName) ?? 0) + 1);
+      }
+      aggregate.constraints.push(facts.nodeGroupConstraint);
+      this.mergeSites(aggregate, facts.sites, owner === undefined);
+      for (const running of facts.running) {
+        const key = [running.kind, running.name, running.image].join(SEP);
+        let byId = aggregate.running.get(key);
+        if (byId === undefined) {
+          byId = new Map();
+          aggregate.running.set(key, byId);
+        }
+        let byNode = byId.get(running.imageID);
+        if (byNode === undefined) {
+          byNode = new Map();
+          byId.set(running.imageID, byNode);
+        }
+        const node = facts.nodeName ?? '';
+        byNode.set(node, (byNode.get(node) ?? 0) + 1);
+      }
+      return;
+    }
+    const aggregate = this.aggregate(facts.kind, facts.namespace, facts.name);
+    aggregate.seen = true;
+    aggregate.owner = facts.owner;
+    aggregate.constraints.push(facts.nodeGroupConstraint);
+    this.mergeSites(aggregate, facts.sites, true);
+  }
+
+  private aggregate(kind: string, namespace: string, name: string): Aggregate {
+    const key = aggregateKey(kind, namespace, name);
+    let aggregate = this.aggregates.get(key);
+    if (aggregate === undefined) {
+      aggregate = emptyAggregate(kind, namespace, name);
+      this.aggregates.set(key, aggregate);
+    }
+    return aggregate;
+  }
+
+  /** The aggregate for an owner, or an empty stand-in when the owner never appeared. */
+  private lookup(kind: string, namespace: string, name: string): Aggregate {
+    return this.aggregates.get(aggregateKey(kind, namespace, name)) ?? emptyAggregate(kind, namespace, name);
+  }
+
+  private mergeSites(aggregate: Aggregate, sites: readonly ImageSite[], own: boolean): void {
+    for (const site of sites) mergeSite(aggregate.sites, site, own);
+  }
+
+  private reference(image: string): ImageReference {
+    let reference = this.references.get(image);
+    if (reference === undefined) {
+      reference = parseImageReference(image);
+      this.references.set(image, reference);
+    }
+    return reference;
+  }
+
+  /** Climbs owner references to the top owner; infers a Deployment from a missing ReplicaSet's name. */
+  private topOwner(start: Aggregate): { key: string; ref: WorkloadRef; inferred: string | undefined } {
+    let current = start;
+    let key = aggregateKey(current.ref.kind, current.ref.namespace, current.ref.name);
+    let inferred: string | undefined;
+    const visited = new Set([key]);
+    for (;;) {
+      if (current.seen && current.owner !== undefined) {
+        const nextKey = aggregateKey(current.owner.kind, current.ref.namespace, current.owner.name);
+        if (visited.has(nextKey)) break;
+        visited.add(nextKey);
+        key = nextKey;
+        current = this.lookup(current.owner.kind, current.ref.namespace, current.owner.name);
+        continue;
+      }
+      if (!current.seen && current.ref.kind === 'ReplicaSet' && current.podTemplateHash !== undefined) {
+        const suffix = `-${current.podTemplateHash}`;
+        if (current.ref.name.endsWith(suffix) && current.ref.name.length > suffix.length) {
+          const deployment = current.ref.name.slice(0, -suffix.length);
+          inferred = `ReplicaSet ${current.ref.name} is not in the input; its pods' pod-template-hash names Deployment ${deployment} as its owner`;
+          const nextKey = aggregateKey('Deployment', current.ref.namespace, deployment);
+          if (!visited.has(nextKey)) {
+            visited.add(nextKey);
+            key = nextKey;
+            current = this.lookup('Deployment', current.ref.namespace, deployment);
+            continue;
+          }
+        }
+      }
+      break;
+    }
+    return { key, ref: current.ref, inferred };
+  }
+
+  finish(): DriftReport {
+    // Fold every aggregate into its top owner.
+    interface Workload {
+      ref: WorkloadRef;
+      inferred: Set<string>;
+      sites: Map<string, MergedSite>;
+      running: Map<string, RunningDigests>;
+      nodes: Map<string, number>;
+      constraints: (string[] | undefined)[];
+    }
+    const workloads = new Map<string, Workload>();
+    for (const aggregate of this.aggregates.values()) {
+      if (aggregate.sites.size === 0 && aggregate.running.size === 0) continue;
+      const top = this.topOwner(aggregate);
+      let workload = workloads.get(top.key);
+      if (workload === undefined) {
+        workload = {
+          ref: top.ref,
+          inferred: new Set(),
+          sites: new Map(),
+          running: new Map(),
+          nodes: new Map(),
+          constraints: [],
+        };
+        workloads.set(top.key, workload);
+      }
+      if (top.inferred !== undefined) workload.inferred.add(top.inferred);
+      const isTop = aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
+      for (const merged of aggregate.sites.values()) mergeSite(workload.sites, merged.site, merged.own && isTop);
+      for (const [key, digests] of aggregate.running) {
+        const target = workload.running.get(key) ?? new Map<string, Map<string, number>>();
+        workload.running.set(key, target);
+        for (const [imageId, nodes] of digests) {
+          const byNode = target.get(imageId) ?? new Map<string, number>();
+          target.set(imageId, byNode);
+          for (const [node, count] of nodes) byNode.set(node, (byNode.get(node) ?? 0) + count);
+        }
+      }
+      for (const [node, count] of aggregate.nodes) workload.nodes.set(node, (workload.nodes.get(node) ?? 0) + count);
+      workload.constraints.push(...aggregate.constraints);
+    }
+
+    const prePull = new Map<string, ImageReference[]>();
+    for (const [group, images] of Object.entries(this.config.nodeGroups.prePull)) {
+      prePull.set(
+        group,
+        images.map((image) => this.reference(image)),
+      );
+    }
+
+    const findings: Finding[] = [];
+    const suppressed: SuppressedFinding[] = [];
+    for (const workload of workloads.values()) {
+      if (!this.namespaceSelected(workload.ref.namespace)) continue;
+      const placement = this.placement(workload.constraints, workload.nodes);
+      const raw: Finding[] = [];
+      for (const { site } of workload.sites.values()) {
+        raw.push(...evaluateSite(site, this.reference(site.image), { workload: workload.ref, placement, config: this.config, prePull }));
+      }
+      for (const [key, imageIds] of workload.running) {
+        const [kind, name, image] = key.split(SEP) as [ImageSite['kind'], string, string];
+        const location = [...workload.sites.values()].find(
+          ({ site }) => site.kind === kind && site.name === name && site.image === image,
+        )?.site.location;
+        const skew = detectReplicaSkew({
+          workload: workload.ref,
+          container: { kind, name, image },
+          imageIds,
+          nodes: this.nodes,
+          location,
+          ...(this.options.indexOf === undefined ? {} : { indexOf: this.options.indexOf }),
+        });
+        if (skew !== undefined) raw.push(skew);
+      }
+      for (const finding of dedupeFindings(raw)) {
+        if (workload.inferred.size > 0) finding.evidence.push(...workload.inferred);
+        const judged = this.applySettings(finding);
+        if (judged === undefined) continue;
+        const suppression = this.suppressionFor(judged);
+        if (suppression === undefined) findings.push(judged);
+        else suppressed.push({ ...judged, suppression: { reason: suppression } });
+      }
+    }
+    findings.sort(compareFindings);
+    suppressed.sort(compareFindings);
+    const counts = { info: 0, warning: 0, error: 0 };
+    for (const finding of findings) counts[finding.severity]++;
+    return {
+      findings,
+      suppressed,
+      problems: this.problems,
+      summary: {
+        files: this.files.size,
+        documents: this.documents,
+        objects: this.objects,
+        pods: this.pods,
+        workloads: workloads.size,
+        findings: counts,
+        suppressed: suppressed.length,
+        problems: this.problems.length,
+      },
+    };
+  }
+
+  private namespaceSelected(namespace: string): boolean {
+    const wanted = this.options.namespaces;
+    return wanted === undefined || wanted.length === 0 || wanted.includes(namespace);
+  }
+
+  private placement(constraints: readonly (string[] | undefined)[], nodes: ReadonlyMap<string, number>): Placement {
+    if (constraints.length > 0 && constraints.every((constraint) => constraint !== undefined)) {
+      const groups = new Set<string>();
+      for (const constraint of constraints) for (const group of constraint ?? []) groups.add(group);
+      return { nodeGroups: [...groups].sort(), basis: 'constraint' };
+    }
+    const observed = new Set<string>();
+    for (const node of nodes.keys()) {
+      const group = this.nodes.get(node)?.nodeGroup;
+      if (group !== undefined) observed.add(group);
+    }
+    if (observed.size > 0) return { nodeGroups: [...observed].sort(), basis: 'observed' };
+    return { nodeGroups: [], basis: 'unknown' };
+  }
+
+  /** Applies enable/disable, severity overrides and rule filters; undefined drops the finding. */
+  private applySettings(finding: Finding): Finding | undefined {
+    const settings = this.config.rules[finding.ruleId];
+    if (settings?.enabled === false) return undefined;
+    if (this.options.rules !== undefined && this.options.rules.length > 0 && !this.options.rules.includes(finding.ruleId)) {
+      return undefined;
+    }
+    if (this.options.skipRules?.includes(finding.ruleId)) return undefined;
+    if (settings?.severity !== undefined) finding.severity = settings.severity;
+    return finding;
+  }
+
+  private suppressionFor(finding: Finding): string | undefined {
+    for (const suppression of this.config.suppressions) {
+      if (suppression.rules !== undefined && !suppression.rules.includes(finding.ruleId)) continue;
+      if (suppression.namespace !== undefined && !globMatches(suppression.namespace, finding.workload.namespace)) continue;
+      if (suppression.workload !== undefined && !globMatches(suppression.workload, `${finding.workload.kind}/${finding.workload.name}`)) {
+        continue;
+      }
+      if (suppression.container !== undefined && !globMatches(suppression.container, finding.container.name)) continue;
+      if (
+        suppression.image !== undefined &&
+        !anyGlobMatches([finding.image, this.reference(finding.image).canonical], suppression.image)
+      ) {
+        continue;
+      }
+      return suppression.reason;
+    }
+    return undefined;
+  }
+}
+
+function mergeSite(target: Map<string, MergedSite>, site: ImageSite, own: boolean): void {
+  const key = siteKey(site);
+  const existing = target.get(key);
+  if (existing === undefined) {
+    target.set(key, { site, own });
+  } else if (own && !existing.own) {
+    // The workload's own template speaks for its current spec.
+    target.set(key, { site: withBetterExplicitness(site, existing.site), own });
+  } else {
+    existing.site = withBetterExplicitness(existing.site, site);
+  }
+}
+
+function emptyAggregate(kind: string, namespace: string, name: string): Aggregate {
+  return {
+    ref: { kind, namespace, name },
+    seen: false,
+    owner: undefined,
+    sites: new Map(),
+    running: new Map(),
+    pods: 0,
+    nodes: new Map(),
+    constraints: [],
+    podTemplateHash: undefined,
+  };
+}
+
+function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSite {
+  const a = preferred.explicitness;
+  const b = other.explicitness;
+  if (b === undefined || (a !== undefined && EXPLICITNESS_RANK[a.confidence] >= EXPLICITNESS_RANK[b.confidence])) {
+    return preferred;
+  }
+  return { ...preferred, explicitness: b };
+}
+
+function dedupeFindings(findings: readonly Finding[]): Finding[] {
+  const seen = new Map<string, Finding>();
+  for (const finding of findings) {
+    const key = [finding.ruleId, finding.container.kind, finding.container.name, finding.image].join(SEP);
+    if (!seen.has(key)) seen.set(key, finding);
+  }
+  return [...seen.values()];
+}
+
+export function compareFindings(a: Finding, b: Finding): number {
+  return (
+    compareSeverity(b.severity, a.severity) ||
+    compareText(workloadKey(a.workload), workloadKey(b.workload)) ||
+    compareText(a.container.name, b.container.name) ||
+    compareText(a.ruleId, b.ruleId) ||
+    compareText(a.image, b.image)
+  );
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

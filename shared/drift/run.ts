@@ -1,0 +1,97 @@
+import { availableParallelism } from 'node:os';
+import type { Config } from '#shared/config/schema.ts';
+import type { ByteChunks } from '#shared/input/byte-source.ts';
+import type { DocumentSink, InputDocument } from '#shared/input/documents.ts';
+import { type InputFile, readInput, STDIN } from '#shared/input/inputs.ts';
+import { extractObject } from '#shared/workload/extract.ts';
+import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
+import { DriftEvaluator, type EvaluationOptions } from './evaluator.ts';
+import type { DriftReport, InputProblem } from './model.ts';
+import { ParallelListReader, RegionWorkerPool } from './parallel-list.ts';
+
+// One code path from inputs to report, shared by the CLI, the HTTP function and the benchmark.
+
+export interface Progress {
+  file: string;
+  bytes: number;
+  documents: number;
+}
+
+export interface DriftRunOptions extends EvaluationOptions {
+  stdin?: ByteChunks;
+  onProgress?: (progress: Progress) => void;
+  /** Problems found before reading (missing paths) to include in the report. */
+  problems?: readonly InputProblem[];
+  /**
+   * Threads that parse large JSON lists besides the main thread; 0 parses everything on the main
+   * thread. Defaults to the machine's available parallelism (at most 8).
+   */
+  threads?: number;
+  /** Inputs at least this large (and stdin) use the threads. */
+  parallelFromBytes?: number;
+}
+
+const PARALLEL_FROM_BYTES = 8 << 20;
+
+/** Extracts a document's facts into the evaluator, turning bad fields into problems. */
+export function evaluateDocument(evaluator: DriftEvaluator, config: Config, document: InputDocument): void {
+  evaluator.countDocuments(document.source.file);
+  const context = {
+    nodeGroupLabels: config.nodeGroups.labels,
+    locate: document.locate,
+    ...(document.listItemKind === undefined ? {} : { listItemKind: document.listItemKind }),
+  };
+  const { facts, problems } = extractObject(document.value, document.source, context);
+  for (const problem of problems) evaluator.addProblem(problem);
+  if (facts !== undefined) evaluator.addFacts(facts);
+}
+
+export async function runDrift(
+  config: Config,
+  files: readonly InputFile[],
+  options: DriftRunOptions = {},
+): Promise<DriftReport> {
+  const evaluator = new DriftEvaluator(config, options);
+  for (const problem of options.problems ?? []) evaluator.addProblem(problem);
+  const threads = options.threads ?? Math.min(availableParallelism(), 8);
+  let pool: RegionWorkerPool | undefined;
+  try {
+    for (const file of files) {
+      let documents = 0;
+      const progress = (bytes: number): void => options.onProgress?.({ file: file.name, bytes, documents });
+      const sink: DocumentSink = {
+        document(document) {
+          documents++;
+          evaluateDocument(evaluator, config, document);
+        },
+        problem: (problem) => evaluator.addProblem(problem),
+        progress,
+      };
+      const parallel =
+        threads > 0 && (file.name === STDIN || (file.size ?? 0) >= (options.parallelFromBytes ?? PARALLEL_FROM_BYTES));
+      let delegate: ParallelListReader | undefined;
+      if (parallel) {
+        pool ??= new RegionWorkerPool(threads);
+        delegate = new ParallelListReader({
+          pool,
+          nodeGroupLabels: config.nodeGroups.labels,
+          onFacts: (facts) => evaluator.addFacts(facts),
+          onProblem: (problem) => evaluator.addProblem(problem),
+          onItems: (count) => {
+            documents += count;
+            evaluator.countDocuments(file.name, count);
+          },
+          onProgress: progress,
+        });
+      }
+      await readInput(file, sink, {
+        projection: KUBERNETES_OBJECT_PROJECTION,
+        ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+        ...(delegate === undefined ? {} : { listDelegate: delegate }),
+      });
+    }
+  } finally {
+    await pool?.close();
+  }
+  return evaluator.finish();
+}

@@ -1,0 +1,65 @@
+import { type FileHandle, open } from 'node:fs/promises';
+
+/** Sequential bytes from a file or a stream, read into the caller's buffer. */
+export interface ByteSource {
+  /** Reads up to `length` bytes into `buffer` at `offset`; 0 means the end of the input. */
+  read(buffer: Buffer, offset: number, length: number): Promise<number>;
+  /** Total size when known (regular files), for progress. */
+  readonly size: number | undefined;
+  close(): Promise<void>;
+}
+
+export async function openFileSource(path: string): Promise<ByteSource> {
+  const handle: FileHandle = await open(path, 'r');
+  const stats = await handle.stat();
+  let position = 0;
+  return {
+    size: stats.isFile() ? stats.size : undefined,
+    async read(buffer, offset, length) {
+      const { bytesRead } = await handle.read(buffer, offset, length, position);
+      position += bytesRead;
+      return bytesRead;
+    },
+    close: () => handle.close(),
+  };
+}
+
+/** Chunks of input: a readable stream such as stdin, or chunks already in memory. */
+export type ByteChunks = AsyncIterable<Buffer | string> | Iterable<Buffer | string>;
+
+/** Adapts a readable stream (stdin) to pull-style reads without losing bytes between calls. */
+export function streamSource(stream: ByteChunks): ByteSource {
+  const iterator = Symbol.asyncIterator in stream ? stream[Symbol.asyncIterator]() : stream[Symbol.iterator]();
+  let pending: Buffer | undefined;
+  let done = false;
+  return {
+    size: undefined,
+    async read(buffer, offset, length) {
+      while ((pending === undefined || pending.length === 0) && !done) {
+        const next = await iterator.next();
+        if (next.done === true) done = true;
+        else pending = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      }
+      if (pending === undefined || pending.length === 0) return 0;
+      const count = Math.min(length, pending.length);
+      pending.copy(buffer, offset, 0, count);
+      pending = pending.subarray(count);
+      return count;
+    },
+    async close() {
+      await iterator.return?.();
+    },
+  };
+}
+
+/** Reads a whole source as text (for formats parsed in one piece). */
+export async function readAllText(source: ByteSource): Promise<string> {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(1 << 16);
+    const count = await source.read(chunk, 0, chunk.length);
+    if (count === 0) break;
+    chunks.push(chunk.subarray(0, count));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { InputProblem } from '#shared/drift/model.ts';
+import { ParallelListReader, RegionWorkerPool } from '#shared/drift/parallel-list.ts';
+import type { ByteSource } from '#shared/input/byte-source.ts';
+import { readJsonDocuments } from '#shared/input/json-documents.ts';
+import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
+import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
+
+const LABELS = ['eks.amazonaws.com/nodegroup'];
+
+function source(text: string, chunk = 1 << 20): ByteSource {
+  const bytes = Buffer.from(text, 'utf8');
+  let offset = 0;
+  return {
+    size: bytes.length,
+    async read(buffer, at, length) {
+      const size = Math.min(length, chunk, bytes.length - offset);
+      bytes.copy(buffer, at, offset, offset + size);
+      offset += size;
+      return size;
+    },
+    async close() {},
+  };
+}
+
+interface Outcome {
+  facts: ObjectFacts[];
+  problems: InputProblem[];
+  items: number;
+}
+
+async function sequential(text: string): Promise<Outcome> {
+  const outcome: Outcome = { facts: [], problems: [], items: 0 };
+  await readJsonDocuments(source(text), 'dump.json', KUBERNETES_OBJECT_PROJECTION, {
+    document(document) {
+      outcome.items++;
+      const { facts, problems } = extractObject(document.value, document.source, {
+        nodeGroupLabels: LABELS,
+        locate: document.locate,
+      });
+      outcome.problems.push(...problems);
+      if (facts !== undefined) outcome.facts.push(facts);
+    },
+    problem: (problem) => outcome.problems.push(problem),
+  });
+  return outcome;
+}
+
+const pool = new RegionWorkerPool(2);
+after(() => pool.close());
+
+async function parallel(text: string, regionBytes: number, chunk?: number): Promise<Outcome> {
+  const outcome: Outcome = { facts: [], problems: [], items: 0 };
+  const reader = new ParallelListReader({
+    pool,
+    nodeGroupLabels: LABELS,
+    regionBytes,
+    onFacts: (facts) => outcome.facts.push(facts),
+    onProblem: (problem) => outcome.problems.push(problem),
+    onItems: (count) => {
+      outcome.items += count;
+    },
+  });
+  await readJsonDocuments(
+    source(text, chunk),
+    'dump.json',
+    KUBERNETES_OBJECT_PROJECTION,
+    { document: () => assert.fail('items must go to the parallel reader'), problem: (problem) => outcome.problems.push(problem) },
+    reader,
+  );
+  return outcome;
+}
+
+function pod(index: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `web-${index}`,
+      namespace: `team-${index % 3}`,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', controller: true, uid: 'u1' }],
+      // Entries that look like list items in a compact dump: the reader must not cut here.
+      managedFields: [
+        { apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'kubelet', operation: 'Update' },
+        { apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'kube-controller-manager', operation: 'Update' },
+      ],
+      ...extra,
+    },
+    spec: {
+      nodeName: `node-${index % 5}`,
+      containers: [
+        { name: 'app', image: index % 4 === 0 ? 'nginx:latest' : `ghcr.io/acme/web:1.${index}`, imagePullPolicy: 'IfNotPresent' },
+        { name: 'side', image: 'docker.io/istio/proxyv2:1.22.1' },
+      ],
+    },
+    status: {
+      containerStatuses: [{ name: 'app', image: 'x', imageID: `ghcr.io/acme/web@sha256:${'ab'.repeat(32)}` }],
+    },
+  };
+}
+
+function list(items: unknown[], indent: number | undefined): string {
+  return JSON.stringify({ apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } }, null, indent);
+}
+
+describe('ParallelListReader', () => {
+  for (const [name, indent] of [
+    ['indented like kubectl', 4],
+    ['compact like the API', undefined],
+  ] as const) {
+    test(`yields exactly the sequential facts for a list ${name}`, async () => {
+      const text = list(
+        Array.from({ length: 60 }, (_, index) => pod(index)),
+        indent,
+      );
+      const expected = await sequential(text);
+      for (const regionBytes of [64, 700, 5000, 1 << 20]) {
+        const actual = await parallel(text, regionBytes, 333);
+        assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
+        assert.deepStrictEqual(actual.facts, expected.facts, `facts with regions of ${regionBytes}`);
+        assert.deepStrictEqual(actual.problems, expected.problems);
+      }
+    });
+  }
+
+  test('recovers when a guessed boundary falls inside an item', async () => {
+    // Compact items whose first key repeats inside them, and one item much larger than a region.
+    const items = Array.from({ length: 12 }, (_, index) =>
+      pod(index, index === 5 ? { annotations: { blob: 'x'.repeat(5000) } } : {}),
+    );
+    const text = list(items, undefined);
+    assert.ok(text.split('},{"apiVersion":').length > 13, 'the dump contains boundary look-alikes');
+    const expected = await sequential(text);
+    const actual = await parallel(text, 300);
+    assert.deepStrictEqual(actual.facts, expected.facts);
+    assert.equal(actual.items, 12);
+  });
+
+  test('reports a syntax error at its absolute line and column and stops', async () => {
+    const good = list([pod(1), pod(2), pod(3)], 4);
+    const broken = good.replace('"web-2"', '"web-2" oops');
+    const expected = await sequential(broken);
+    const actual = await parallel(broken, 200);
+    assert.equal(actual.problems.length, 1);
+    assert.deepEqual(actual.problems, expected.problems);
+    assert.match(actual.problems[0]?.message ?? '', /invalid JSON at line \d+, column \d+/);
+  });
+
+  test('an empty list and a list followed by more fields', async () => {
+    for (const text of ['{"items": [ ], "kind": "List"}', `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`]) {
+      assert.deepStrictEqual((await parallel(text, 50)).facts, (await sequential(text)).facts);
+    }
+  });
+
+  test('property: random lists, layouts and region sizes agree with sequential reading', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 25 }),
+        fc.constantFrom(0, 1, 2, 4),
+        fc.integer({ min: 16, max: 4000 }),
+        fc.integer({ min: 1, max: 5000 }),
+        async (count, indent, regionBytes, chunk) => {
+          const text = list(
+            Array.from({ length: count }, (_, index) => pod(index)),
+            indent === 0 ? undefined : indent,
+          );
+          const expected = await sequential(text);
+          const actual = await parallel(text, regionBytes, chunk);
+          assert.deepStrictEqual(actual.facts, expected.facts);
+          assert.equal(actual.items, count);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
