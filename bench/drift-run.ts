@@ -15,7 +15,16 @@ const sink = new Writable({
 });
 const started = performance.now();
 const code = await main(
-  ['drift', file, '--format', format ?? 'json', '--fail-on', 'never', '--no-progress', ...(threads === undefined ? [] : ['--threads', threads])],
+  [
+    'drift',
+    file,
+    '--format',
+    format ?? 'json',
+    '--fail-on',
+    'never',
+    '--no-progress',
+    ...(threads === undefined ? [] : ['--threads', threads]),
+  ],
   { stdout: sink, stderr: process.stderr, stdoutIsTTY: false, stderrIsTTY: false, env: {} },
 );
 const seconds = (performance.now() - started) / 1000;

@@ -32,9 +32,14 @@ function percentile(sorted: readonly number[], share: number): number {
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
-console.log(`pullwarden drift benchmark: ${pods} pods, ${availableParallelism()} CPUs, node ${process.version}`);
+console.log(
+  `pullwarden drift benchmark: ${pods} pods, ${availableParallelism()} CPUs, node ${process.version}`,
+);
 for (const format of values.formats.split(',') as DumpFormat[]) {
-  const file = join(directory, `cluster-${pods}-${format}.${format === 'kubectl-yaml' ? 'yaml' : 'json'}`);
+  const file = join(
+    directory,
+    `cluster-${pods}-${format}.${format === 'kubectl-yaml' ? 'yaml' : 'json'}`,
+  );
   const exists = await stat(file).then(
     () => true,
     () => false,
@@ -44,19 +49,28 @@ for (const format of values.formats.split(',') as DumpFormat[]) {
     const started = performance.now();
     const written = await writeClusterDump({ pods, out: file, format, seed: 1 });
     objects = written.objects;
-    console.log(`generated ${file}: ${mib(written.bytes)}, ${written.objects} objects in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `generated ${file}: ${mib(written.bytes)}, ${written.objects} objects in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
   const size = (await stat(file)).size;
   for (const threads of values.threads === '' ? [undefined] : values.threads.split(',')) {
     const seconds: number[] = [];
     let peak = 0;
     for (let run = 0; run < runs; run++) {
-      const child = spawnSync(process.execPath, [join(root, 'bench/drift-run.ts'), file, ...(threads === undefined ? [] : [threads])], {
-        encoding: 'utf8',
-        maxBuffer: 1 << 20,
-      });
+      const child = spawnSync(
+        process.execPath,
+        [join(root, 'bench/drift-run.ts'), file, ...(threads === undefined ? [] : [threads])],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      );
       if (child.status !== 0) throw new Error(`benchmark run failed: ${child.stderr}`);
-      const result = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as { seconds: number; maxRssBytes: number };
+      const result = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
+        seconds: number;
+        maxRssBytes: number;
+      };
       seconds.push(result.seconds);
       peak = Math.max(peak, result.maxRssBytes);
     }

@@ -1,8 +1,16 @@
 import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
 import { ConfigError, loadConfig } from '#shared/config/load.ts';
-import { type DriftReport, RULE_IDS, type RuleId, SEVERITIES, type Severity, severityAtLeast } from '#shared/drift/model.ts';
+import {
+  type DriftReport,
+  RULE_IDS,
+  type RuleId,
+  SEVERITIES,
+  type Severity,
+  severityAtLeast,
+} from '#shared/drift/model.ts';
 import { type Progress, runDrift } from '#shared/drift/run.ts';
 import { expandInputs, STDIN } from '#shared/input/inputs.ts';
 import { formatJson } from '#shared/report/json.ts';
@@ -10,7 +18,6 @@ import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
-import { type CommandIo, UsageError } from './io.ts';
 
 export const DRIFT_USAGE = `Usage: pullwarden drift [options] <path>...
 
@@ -81,8 +88,13 @@ function progressReporter(io: CommandIo): { update(progress: Progress): void; cl
         sizes.set(progress.file, size);
       }
       const size = sizes.get(progress.file);
-      const share = size === undefined || size === 0 ? '' : ` / ${humanBytes(size)} (${Math.floor((progress.bytes / size) * 100)}%)`;
-      io.stderr.write(`\r\u001b[2Kreading ${progress.file}: ${humanBytes(progress.bytes)}${share}, ${progress.documents} objects`);
+      const share =
+        size === undefined || size === 0
+          ? ''
+          : ` / ${humanBytes(size)} (${Math.floor((progress.bytes / size) * 100)}%)`;
+      io.stderr.write(
+        `\r\u001b[2Kreading ${progress.file}: ${humanBytes(progress.bytes)}${share}, ${progress.documents} objects`,
+      );
       shown = true;
     },
     clear() {
@@ -137,7 +149,9 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   if (values.threads !== undefined) {
     threads = Number(values.threads);
     if (!Number.isInteger(threads) || threads < 0 || threads > 64) {
-      throw new UsageError(`--threads must be a whole number from 0 to 64 (got "${values.threads}")`);
+      throw new UsageError(
+        `--threads must be a whole number from 0 to 64 (got "${values.threads}")`,
+      );
     }
   }
   if (positionals.length === 0) {
@@ -159,7 +173,8 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   }
 
   const toTerminal = values.output === undefined && io.stdoutIsTTY;
-  const color = values.color ?? (toTerminal && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb');
+  const color =
+    values.color ?? (toTerminal && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb');
   const showProgress = values.progress ?? io.stderrIsTTY;
   const progress = showProgress ? progressReporter(io) : undefined;
 
@@ -171,7 +186,9 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
     problems,
     ...(threads === undefined ? {} : { threads }),
     ...(io.stdin === undefined ? {} : { stdin: io.stdin }),
-    ...(progress === undefined ? {} : { onProgress: (update: Progress) => progress.update(update) }),
+    ...(progress === undefined
+      ? {}
+      : { onProgress: (update: Progress) => progress.update(update) }),
   });
   progress?.clear();
 
@@ -180,11 +197,16 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   else await writeFile(values.output, output);
 
   for (const problem of report.problems) {
-    const where = [problem.file, problem.document === undefined ? undefined : `document ${problem.document}`, problem.line === undefined ? undefined : `line ${problem.line}`]
+    const where = [
+      problem.file,
+      problem.document === undefined ? undefined : `document ${problem.document}`,
+      problem.line === undefined ? undefined : `line ${problem.line}`,
+    ]
       .filter((part) => part !== undefined)
       .join(', ');
     const path = problem.path === undefined ? '' : ` (${problem.path})`;
-    if (format !== 'text' || values.output !== undefined) io.stderr.write(`pullwarden: ${where}${path}: ${problem.message}\n`);
+    if (format !== 'text' || values.output !== undefined)
+      io.stderr.write(`pullwarden: ${where}${path}: ${problem.message}\n`);
   }
   if (report.problems.length > 0) return 2;
   if (failOn === 'never') return 0;

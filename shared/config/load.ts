@@ -80,7 +80,8 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(error);
     throw new ConfigError(path, [{ path: '', message: reason }]);
   }
   return parseConfig(text, path);

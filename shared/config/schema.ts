@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { tryParseImageReference } from '#shared/image/reference.ts';
 import { RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
+import { tryParseImageReference } from '#shared/image/reference.ts';
 
 /** The kubelet's `imagePullCredentialsVerificationPolicy` values (KEP-2535). */
 export const VERIFICATION_POLICIES = [

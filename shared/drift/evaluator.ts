@@ -12,7 +12,12 @@ import {
   type WorkloadRef,
   workloadKey,
 } from './model.ts';
-import { detectReplicaSkew, type NodeInfo, type PlatformIndexLookup, type RunningDigests } from './replica-skew.ts';
+import {
+  detectReplicaSkew,
+  type NodeInfo,
+  type PlatformIndexLookup,
+  type RunningDigests,
+} from './replica-skew.ts';
 import { evaluateSite, type Placement } from './site-rules.ts';
 
 // Collects the facts of every object in a run, folds pods into the workloads that own them, and
@@ -144,7 +149,10 @@ export class DriftEvaluator {
 
   /** The aggregate for an owner, or an empty stand-in when the owner never appeared. */
   private lookup(kind: string, namespace: string, name: string): Aggregate {
-    return this.aggregates.get(aggregateKey(kind, namespace, name)) ?? emptyAggregate(kind, namespace, name);
+    return (
+      this.aggregates.get(aggregateKey(kind, namespace, name)) ??
+      emptyAggregate(kind, namespace, name)
+    );
   }
 
   private mergeSites(aggregate: Aggregate, sites: readonly ImageSite[], own: boolean): void {
@@ -161,7 +169,11 @@ export class DriftEvaluator {
   }
 
   /** Climbs owner references to the top owner; infers a Deployment from a missing ReplicaSet's name. */
-  private topOwner(start: Aggregate): { key: string; ref: WorkloadRef; inferred: string | undefined } {
+  private topOwner(start: Aggregate): {
+    key: string;
+    ref: WorkloadRef;
+    inferred: string | undefined;
+  } {
     let current = start;
     let key = aggregateKey(current.ref.kind, current.ref.namespace, current.ref.name);
     let inferred: string | undefined;
@@ -175,7 +187,11 @@ export class DriftEvaluator {
         current = this.lookup(current.owner.kind, current.ref.namespace, current.owner.name);
         continue;
       }
-      if (!current.seen && current.ref.kind === 'ReplicaSet' && current.podTemplateHash !== undefined) {
+      if (
+        !current.seen &&
+        current.ref.kind === 'ReplicaSet' &&
+        current.podTemplateHash !== undefined
+      ) {
         const suffix = `-${current.podTemplateHash}`;
         if (current.ref.name.endsWith(suffix) && current.ref.name.length > suffix.length) {
           const deployment = current.ref.name.slice(0, -suffix.length);
@@ -221,8 +237,10 @@ export class DriftEvaluator {
         workloads.set(top.key, workload);
       }
       if (top.inferred !== undefined) workload.inferred.add(top.inferred);
-      const isTop = aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
-      for (const merged of aggregate.sites.values()) mergeSite(workload.sites, merged.site, merged.own && isTop);
+      const isTop =
+        aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
+      for (const merged of aggregate.sites.values())
+        mergeSite(workload.sites, merged.site, merged.own && isTop);
       for (const [key, digests] of aggregate.running) {
         const target = workload.running.get(key) ?? new Map<string, Map<string, number>>();
         workload.running.set(key, target);
@@ -232,7 +250,8 @@ export class DriftEvaluator {
           for (const [node, count] of nodes) byNode.set(node, (byNode.get(node) ?? 0) + count);
         }
       }
-      for (const [node, count] of aggregate.nodes) workload.nodes.set(node, (workload.nodes.get(node) ?? 0) + count);
+      for (const [node, count] of aggregate.nodes)
+        workload.nodes.set(node, (workload.nodes.get(node) ?? 0) + count);
       workload.constraints.push(...aggregate.constraints);
     }
 
@@ -251,7 +270,14 @@ export class DriftEvaluator {
       const placement = this.placement(workload.constraints, workload.nodes);
       const raw: Finding[] = [];
       for (const { site } of workload.sites.values()) {
-        raw.push(...evaluateSite(site, this.reference(site.image), { workload: workload.ref, placement, config: this.config, prePull }));
+        raw.push(
+          ...evaluateSite(site, this.reference(site.image), {
+            workload: workload.ref,
+            placement,
+            config: this.config,
+            prePull,
+          }),
+        );
       }
       for (const [key, imageIds] of workload.running) {
         const [kind, name, image] = key.split(SEP) as [ImageSite['kind'], string, string];
@@ -303,7 +329,10 @@ export class DriftEvaluator {
     return wanted === undefined || wanted.length === 0 || wanted.includes(namespace);
   }
 
-  private placement(constraints: readonly (string[] | undefined)[], nodes: ReadonlyMap<string, number>): Placement {
+  private placement(
+    constraints: readonly (string[] | undefined)[],
+    nodes: ReadonlyMap<string, number>,
+  ): Placement {
     if (constraints.length > 0 && constraints.every((constraint) => constraint !== undefined)) {
       const groups = new Set<string>();
       for (const constraint of constraints) for (const group of constraint ?? []) groups.add(group);
@@ -322,7 +351,11 @@ export class DriftEvaluator {
   private applySettings(finding: Finding): Finding | undefined {
     const settings = this.config.rules[finding.ruleId];
     if (settings?.enabled === false) return undefined;
-    if (this.options.rules !== undefined && this.options.rules.length > 0 && !this.options.rules.includes(finding.ruleId)) {
+    if (
+      this.options.rules !== undefined &&
+      this.options.rules.length > 0 &&
+      !this.options.rules.includes(finding.ruleId)
+    ) {
       return undefined;
     }
     if (this.options.skipRules?.includes(finding.ruleId)) return undefined;
@@ -333,11 +366,22 @@ export class DriftEvaluator {
   private suppressionFor(finding: Finding): string | undefined {
     for (const suppression of this.config.suppressions) {
       if (suppression.rules !== undefined && !suppression.rules.includes(finding.ruleId)) continue;
-      if (suppression.namespace !== undefined && !globMatches(suppression.namespace, finding.workload.namespace)) continue;
-      if (suppression.workload !== undefined && !globMatches(suppression.workload, `${finding.workload.kind}/${finding.workload.name}`)) {
+      if (
+        suppression.namespace !== undefined &&
+        !globMatches(suppression.namespace, finding.workload.namespace)
+      )
+        continue;
+      if (
+        suppression.workload !== undefined &&
+        !globMatches(suppression.workload, `${finding.workload.kind}/${finding.workload.name}`)
+      ) {
         continue;
       }
-      if (suppression.container !== undefined && !globMatches(suppression.container, finding.container.name)) continue;
+      if (
+        suppression.container !== undefined &&
+        !globMatches(suppression.container, finding.container.name)
+      )
+        continue;
       if (
         suppression.image !== undefined &&
         !anyGlobMatches([finding.image, this.reference(finding.image).canonical], suppression.image)
@@ -380,7 +424,10 @@ function emptyAggregate(kind: string, namespace: string, name: string): Aggregat
 function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSite {
   const a = preferred.explicitness;
   const b = other.explicitness;
-  if (b === undefined || (a !== undefined && EXPLICITNESS_RANK[a.confidence] >= EXPLICITNESS_RANK[b.confidence])) {
+  if (
+    b === undefined ||
+    (a !== undefined && EXPLICITNESS_RANK[a.confidence] >= EXPLICITNESS_RANK[b.confidence])
+  ) {
     return preferred;
   }
   return { ...preferred, explicitness: b };
@@ -389,7 +436,12 @@ function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSi
 function dedupeFindings(findings: readonly Finding[]): Finding[] {
   const seen = new Map<string, Finding>();
   for (const finding of findings) {
-    const key = [finding.ruleId, finding.container.kind, finding.container.name, finding.image].join(SEP);
+    const key = [
+      finding.ruleId,
+      finding.container.kind,
+      finding.container.name,
+      finding.image,
+    ].join(SEP);
     if (!seen.has(key)) seen.set(key, finding);
   }
   return [...seen.values()];

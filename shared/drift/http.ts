@@ -32,7 +32,8 @@ const OUTPUTS = {
   json: { contentType: 'application/json; charset=utf-8', render: formatJson },
   sarif: {
     contentType: 'application/sarif+json; charset=utf-8',
-    render: (report: Parameters<typeof formatJson>[0]) => formatSarif(report, { toolVersion: PULLWARDEN_VERSION }),
+    render: (report: Parameters<typeof formatJson>[0]) =>
+      formatSarif(report, { toolVersion: PULLWARDEN_VERSION }),
   },
   markdown: { contentType: 'text/markdown; charset=utf-8', render: formatMarkdown },
 } as const;
@@ -63,23 +64,30 @@ function inputFormat(request: DriftRequest): InputFormat {
   const raw = header(request, 'content-type');
   const mediaType = raw?.split(';')[0]?.trim().toLowerCase();
   const format = mediaType === undefined ? undefined : MEDIA_TYPES[mediaType];
-  if (format === undefined) throw new UnsupportedMediaTypeError(mediaType, Object.keys(MEDIA_TYPES));
+  if (format === undefined)
+    throw new UnsupportedMediaTypeError(mediaType, Object.keys(MEDIA_TYPES));
   return format;
 }
 
 function outputFormat(request: DriftRequest): keyof typeof OUTPUTS {
   const wanted = request.queryStringParameters?.format ?? 'json';
-  if (wanted in OUTPUTS) return wanted as keyof typeof OUTPUTS;
-  throw new BadRequestError(`format must be one of ${Object.keys(OUTPUTS).join(', ')} (got "${wanted}")`);
+  if (Object.hasOwn(OUTPUTS, wanted)) return wanted as keyof typeof OUTPUTS;
+  throw new BadRequestError(
+    `format must be one of ${Object.keys(OUTPUTS).join(', ')} (got "${wanted}")`,
+  );
 }
 
 function decodeBody(request: DriftRequest): Buffer {
   const raw = request.body ?? '';
   // A base64 body is a third larger than its content; refuse early without decoding a huge one.
-  if (raw.length > (request.isBase64Encoded === true ? Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4 : MAX_BODY_BYTES)) {
+  if (
+    raw.length >
+    (request.isBase64Encoded === true ? Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4 : MAX_BODY_BYTES)
+  ) {
     throw new PayloadTooLargeError(MAX_BODY_BYTES);
   }
-  const body = request.isBase64Encoded === true ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  const body =
+    request.isBase64Encoded === true ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   if (body.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
   if (body.length === 0) throw new BadRequestError('the request body is empty');
   return body;
@@ -97,7 +105,9 @@ export async function evaluateDriftRequest(
     const report = await runDrift(config, [{ name: STDIN, format }], { stdin: [body], threads: 0 });
     if (report.summary.documents === 0) {
       throw new BadRequestError(
-        report.problems.length > 0 ? 'the body could not be parsed' : 'the body contains no documents',
+        report.problems.length > 0
+          ? 'the body could not be parsed'
+          : 'the body contains no documents',
         report.problems,
       );
     }
@@ -112,7 +122,10 @@ export async function evaluateDriftRequest(
     };
   } catch (error) {
     if (!(error instanceof HttpError)) {
-      effects.logger.error('drift request failed', { error: error instanceof Error ? { name: error.name, message: error.message } : String(error) });
+      effects.logger.error('drift request failed', {
+        error:
+          error instanceof Error ? { name: error.name, message: error.message } : String(error),
+      });
     }
     return errorResponse(error);
   }

@@ -1,5 +1,10 @@
 import type { InputDocument } from '#shared/input/documents.ts';
-import { JsonCursor, JsonSyntaxError, NeedMoreInput, positionsOf } from '#shared/input/json-projection.ts';
+import {
+  JsonCursor,
+  JsonSyntaxError,
+  NeedMoreInput,
+  positionsOf,
+} from '#shared/input/json-projection.ts';
 import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
 import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
 import type { InputProblem } from './model.ts';

@@ -14,12 +14,18 @@ const SNIFF_BYTES = 64 << 10;
 
 /** Worker threads that parse regions; tasks are spread over the least busy worker. */
 export class RegionWorkerPool {
-  private readonly workers: { worker: Worker; pending: Map<number, (result: RegionResult) => void> }[] = [];
+  private readonly workers: {
+    worker: Worker;
+    pending: Map<number, (result: RegionResult) => void>;
+  }[] = [];
   private readonly failures = new Map<number, (error: Error) => void>();
   private failed: Error | undefined;
 
   constructor(size: number) {
-    const url = new URL(import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.mjs', import.meta.url);
+    const url = new URL(
+      import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.mjs',
+      import.meta.url,
+    );
     for (let i = 0; i < size; i++) {
       const worker = new Worker(url);
       const pending = new Map<number, (result: RegionResult) => void>();
@@ -83,7 +89,10 @@ function rebasePath(path: string, prefixLength: number, itemIndex: number): stri
   return `${path.slice(0, marker)}[${relative + itemIndex}]${path.slice(close + 1)}`;
 }
 
-function rebasePosition<T extends { line?: number; column?: number }>(target: T, rebase: Rebase): void {
+function rebasePosition<T extends { line?: number; column?: number }>(
+  target: T,
+  rebase: Rebase,
+): void {
   if (target.line === undefined) return;
   if (target.line === 1 && target.column !== undefined) target.column += rebase.firstLineColumns;
   target.line += rebase.line;
@@ -94,12 +103,14 @@ function rebaseResult(result: RegionResult, rebase: Rebase, prefixLength: number
     facts.source.itemPath = rebasePath(facts.source.itemPath, prefixLength, rebase.itemIndex);
     for (const site of facts.sites) {
       const location: SourceLocation = site.location;
-      if (location.path !== undefined) location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
+      if (location.path !== undefined)
+        location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
       rebasePosition(location, rebase);
     }
   }
   for (const problem of result.problems) {
-    if (problem.path !== undefined) problem.path = rebasePath(problem.path, prefixLength, rebase.itemIndex);
+    if (problem.path !== undefined)
+      problem.path = rebasePath(problem.path, prefixLength, rebase.itemIndex);
     rebasePosition(problem, rebase);
   }
 }
@@ -187,7 +198,11 @@ export class ParallelListReader implements ListItemsDelegate {
     const backwards = window.buffer
       .subarray(0, window.end)
       .lastIndexOf(pattern, start - window.base + regionBytes);
-    if (backwards !== -1 && window.base + backwards >= start && window.base + backwards + cut > beyond) {
+    if (
+      backwards !== -1 &&
+      window.base + backwards >= start &&
+      window.base + backwards + cut > beyond
+    ) {
       return { end: window.base + backwards + cut, final: false };
     }
     // Otherwise the first boundary further on, reading more input as needed (an item larger than a region).
@@ -203,7 +218,10 @@ export class ParallelListReader implements ListItemsDelegate {
     }
   }
 
-  async consume(window: JsonWindow, context: ListContext): Promise<'closed' | 'stopped' | 'declined'> {
+  async consume(
+    window: JsonWindow,
+    context: ListContext,
+  ): Promise<'closed' | 'stopped' | 'declined'> {
     await this.ensure(window, window.base + window.start + SNIFF_BYTES);
     const boundary = detectBoundary(window.buffer, window.start, window.end);
     if (boundary === undefined) return 'declined';
@@ -212,7 +230,11 @@ export class ParallelListReader implements ListItemsDelegate {
     const inFlight: InFlight[] = [];
     let nextStart = window.base + window.start;
     let atListStart = true;
-    let rebase: Rebase = { line: window.line, firstLineColumns: window.start - window.lineStart, itemIndex: 0 };
+    let rebase: Rebase = {
+      line: window.line,
+      firstLineColumns: window.start - window.lineStart,
+      itemIndex: 0,
+    };
     let lineStart = window.base + window.lineStart;
     let beyond = nextStart;
     const maxInFlight = pool.size * 2;
@@ -271,10 +293,18 @@ export class ParallelListReader implements ListItemsDelegate {
       if (result.newlines > 0) lineStart = head.start + result.lastLineStart;
       const consumedTo = result.closedAt ?? result.consumed;
       const line = rebase.line + result.newlines;
-      window.commit({ pos: head.start + consumedTo - window.base, line, lineStart: lineStart - window.base });
+      window.commit({
+        pos: head.start + consumedTo - window.base,
+        line,
+        lineStart: lineStart - window.base,
+      });
       this.options.onProgress?.(head.start + consumedTo);
       const resumeAt = head.start + consumedTo;
-      rebase = { line, firstLineColumns: resumeAt - lineStart, itemIndex: rebase.itemIndex + result.items };
+      rebase = {
+        line,
+        firstLineColumns: resumeAt - lineStart,
+        itemIndex: rebase.itemIndex + result.items,
+      };
       if (result.closedAt !== undefined) {
         abandon();
         return 'closed';
@@ -284,7 +314,8 @@ export class ParallelListReader implements ListItemsDelegate {
         abandon();
         nextStart = resumeAt;
         beyond = head.end;
-        atListStart = atListStart || (result.items === 0 && head.start === resumeAt && rebase.itemIndex === 0);
+        atListStart =
+          atListStart || (result.items === 0 && head.start === resumeAt && rebase.itemIndex === 0);
       }
     }
   }

@@ -90,7 +90,9 @@ export function detectReplicaSkew(input: SkewInput): Finding | undefined {
     const unknown = digestsPerArch.get(UNKNOWN_ARCH);
     const skewedArch = known.find(([, digests]) => digests.size > 1);
     if (skewedArch !== undefined) {
-      evidence.push(`pods on ${skewedArch[0]} nodes alone run ${plural(skewedArch[1].size, 'digest')}`);
+      evidence.push(
+        `pods on ${skewedArch[0]} nodes alone run ${plural(skewedArch[1].size, 'digest')}`,
+      );
     } else if (unknown === undefined) {
       return undefined;
     } else if (known.length === 0 && unknown.size < 2) {

@@ -35,7 +35,8 @@ export const RULES: Record<RuleId, RuleDefinition> = {
     id: 'PW002',
     name: 'stale-defaulted-pull-policy',
     defaultSeverity: 'warning',
-    title: 'The pull policy was defaulted for an earlier image and no longer matches the current image.',
+    title:
+      'The pull policy was defaulted for an earlier image and no longer matches the current image.',
     rationale:
       'Kubernetes sets a missing `imagePullPolicy` once, when the object is created, from the image of ' +
       'that moment, and never re-defaults it when the image changes later. A Deployment created with ' +
@@ -77,7 +78,8 @@ export const RULES: Record<RuleId, RuleDefinition> = {
     id: 'PW005',
     name: 'private-image-on-shared-cache',
     defaultSeverity: 'error',
-    title: 'A private image is reused from a node cache shared by tenants without credential checks.',
+    title:
+      'A private image is reused from a node cache shared by tenants without credential checks.',
     rationale:
       'On a multi-tenant cluster, `IfNotPresent` and `Never` let any pod on a node start an image that ' +
       'another tenant pulled with its own credentials, unless the API server runs the `AlwaysPullImages` ' +

@@ -34,7 +34,11 @@ export interface DriftRunOptions extends EvaluationOptions {
 const PARALLEL_FROM_BYTES = 8 << 20;
 
 /** Extracts a document's facts into the evaluator, turning bad fields into problems. */
-export function evaluateDocument(evaluator: DriftEvaluator, config: Config, document: InputDocument): void {
+export function evaluateDocument(
+  evaluator: DriftEvaluator,
+  config: Config,
+  document: InputDocument,
+): void {
   evaluator.countDocuments(document.source.file);
   const context = {
     nodeGroupLabels: config.nodeGroups.labels,
@@ -58,7 +62,8 @@ export async function runDrift(
   try {
     for (const file of files) {
       let documents = 0;
-      const progress = (bytes: number): void => options.onProgress?.({ file: file.name, bytes, documents });
+      const progress = (bytes: number): void =>
+        options.onProgress?.({ file: file.name, bytes, documents });
       const sink: DocumentSink = {
         document(document) {
           documents++;
@@ -68,7 +73,9 @@ export async function runDrift(
         progress,
       };
       const parallel =
-        threads > 0 && (file.name === STDIN || (file.size ?? 0) >= (options.parallelFromBytes ?? PARALLEL_FROM_BYTES));
+        threads > 0 &&
+        (file.name === STDIN ||
+          (file.size ?? 0) >= (options.parallelFromBytes ?? PARALLEL_FROM_BYTES));
       let delegate: ParallelListReader | undefined;
       if (parallel) {
         pool ??= new RegionWorkerPool(threads);

@@ -48,7 +48,9 @@ function repositoryOnly(reference: ImageReference): string {
   const familiar = reference.familiar;
   const cut = familiar.search(/[@]/);
   const withoutDigest = cut === -1 ? familiar : familiar.slice(0, cut);
-  return reference.tag === undefined ? withoutDigest : withoutDigest.slice(0, -(reference.tag.length + 1));
+  return reference.tag === undefined
+    ? withoutDigest
+    : withoutDigest.slice(0, -(reference.tag.length + 1));
 }
 
 function policyText(site: ImageSite, effective: PullPolicy): string {
@@ -65,7 +67,11 @@ export function prePullCovers(entry: ImageReference, image: ImageReference): boo
   return entry.tag !== undefined && entry.tag === (image.tag ?? 'latest');
 }
 
-function prePulledIn(group: string, image: ImageReference, prePull: SiteContext['prePull']): boolean {
+function prePulledIn(
+  group: string,
+  image: ImageReference,
+  prePull: SiteContext['prePull'],
+): boolean {
   for (const key of [group, ALL_NODE_GROUPS]) {
     for (const entry of prePull.get(key) ?? []) if (prePullCovers(entry, image)) return true;
   }
@@ -98,7 +104,10 @@ function isPrivate(image: ImageReference, config: Config): boolean {
   return config.registries.private.some((pattern) => urlsMatch(pattern, image.name));
 }
 
-function verificationPolicyFor(group: string | undefined, config: Config): VerificationPolicy | undefined {
+function verificationPolicyFor(
+  group: string | undefined,
+  config: Config,
+): VerificationPolicy | undefined {
   if (group !== undefined) {
     const specific = config.nodeGroups.verificationPolicy[group];
     if (specific !== undefined) return specific;
@@ -144,7 +153,11 @@ function allowlistMatches(pattern: string, image: ImageReference): boolean {
   return image.name === pattern;
 }
 
-export function evaluateSite(site: ImageSite, reference: ImageReference, context: SiteContext): Finding[] {
+export function evaluateSite(
+  site: ImageSite,
+  reference: ImageReference,
+  context: SiteContext,
+): Finding[] {
   const findings: Finding[] = [];
   const defaulted = defaultPullPolicy(reference);
   const effective = site.policy ?? defaulted;
@@ -158,7 +171,9 @@ export function evaluateSite(site: ImageSite, reference: ImageReference, context
           ? `${site.image} has no tag, which means "latest", and no digest`
           : `${site.image} uses the "latest" tag and no digest`,
       remediation: `Deploy an immutable version (${repo}:<version>) or pin the digest (${repo}@sha256:<digest>).`,
-      evidence: [`the reference has ${reference.tag === undefined ? 'no tag' : 'tag "latest"'} and no digest`],
+      evidence: [
+        `the reference has ${reference.tag === undefined ? 'no tag' : 'tag "latest"'} and no digest`,
+      ],
     });
     if (matchesAnyGlob(context.config.namespaces.production, namespace)) {
       finding.severity = 'error';
@@ -167,7 +182,11 @@ export function evaluateSite(site: ImageSite, reference: ImageReference, context
     findings.push(finding);
   }
 
-  if (site.policy !== undefined && site.explicitness !== undefined && site.explicitness.state !== 'explicit') {
+  if (
+    site.policy !== undefined &&
+    site.explicitness !== undefined &&
+    site.explicitness.state !== 'explicit'
+  ) {
     const certain = site.explicitness.state === 'defaulted';
     findings.push(
       baseFinding('PW002', site, context, {
@@ -200,7 +219,8 @@ export function evaluateSite(site: ImageSite, reference: ImageReference, context
   if (effective === 'Never') {
     const groups = groupsToCheck(context);
     const missing = groups.filter((group) => !prePulledIn(group, reference, context.prePull));
-    const everywhere = groups.length === 0 && prePulledIn(ALL_NODE_GROUPS, reference, context.prePull);
+    const everywhere =
+      groups.length === 0 && prePulledIn(ALL_NODE_GROUPS, reference, context.prePull);
     if (missing.length > 0 || (groups.length === 0 && !everywhere)) {
       findings.push(
         baseFinding('PW004', site, context, {
@@ -209,7 +229,9 @@ export function evaluateSite(site: ImageSite, reference: ImageReference, context
               ? `imagePullPolicy Never, but ${site.image} is not in the pre-pull set of node group(s) ${missing.join(', ')}`
               : `imagePullPolicy Never, but ${site.image} is not in any pre-pull set`,
           remediation: `Add ${reference.canonical} to nodeGroups.prePull for ${
-            missing.length > 0 ? missing.join(', ') : `"${ALL_NODE_GROUPS}" or the workload's node groups`
+            missing.length > 0
+              ? missing.join(', ')
+              : `"${ALL_NODE_GROUPS}" or the workload's node groups`
           }, or use imagePullPolicy: IfNotPresent.`,
           evidence: [
             placementEvidence(context.placement, groups),

@@ -64,7 +64,11 @@ export function jsonResponse(statusCode: number, body: unknown): HttpResponse {
 export function errorResponse(error: unknown): HttpResponse {
   if (error instanceof HttpError) {
     return jsonResponse(error.statusCode, {
-      error: { code: error.code, message: error.message, ...(error.details.length > 0 ? { details: error.details } : {}) },
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.details.length > 0 ? { details: error.details } : {}),
+      },
     });
   }
   return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } });

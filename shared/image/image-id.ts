@@ -1,4 +1,9 @@
-import { type Digest, ImageReferenceError, parseDigest, tryParseImageReference } from '#shared/image/reference.ts';
+import {
+  type Digest,
+  ImageReferenceError,
+  parseDigest,
+  tryParseImageReference,
+} from '#shared/image/reference.ts';
 
 // `status.containerStatuses[].imageID` comes in runtime-specific shapes:
 //   docker-pullable://repo@sha256:…   (dockershim, pulled by reference)
@@ -22,12 +27,21 @@ export function parseRunningImageId(imageId: string): RunningImageId | undefined
   const rest = scheme === null ? imageId : imageId.slice(scheme[0].length);
   if (rest.length === 0) return undefined;
   const at = rest.indexOf('@');
-  if (at === -1) return { digest: digestOf(imageId, rest).value, repository: undefined, kind: 'image-id' };
+  if (at === -1)
+    return { digest: digestOf(imageId, rest).value, repository: undefined, kind: 'image-id' };
   const reference = tryParseImageReference(rest);
   if (reference instanceof ImageReferenceError) {
-    throw new ImageReferenceError(imageId, reference.offset + imageId.length - rest.length, reference.reason);
+    throw new ImageReferenceError(
+      imageId,
+      reference.offset + imageId.length - rest.length,
+      reference.reason,
+    );
   }
-  return { digest: reference.digest ?? digestOf(imageId, rest.slice(at + 1)).value, repository: reference.name, kind: 'repo-digest' };
+  return {
+    digest: reference.digest ?? digestOf(imageId, rest.slice(at + 1)).value,
+    repository: reference.name,
+    kind: 'repo-digest',
+  };
 }
 
 function digestOf(imageId: string, text: string): Digest {
@@ -35,7 +49,11 @@ function digestOf(imageId: string, text: string): Digest {
     return parseDigest(text);
   } catch (error) {
     if (error instanceof ImageReferenceError) {
-      throw new ImageReferenceError(imageId, error.offset + imageId.length - text.length, error.reason);
+      throw new ImageReferenceError(
+        imageId,
+        error.offset + imageId.length - text.length,
+        error.reason,
+      );
     }
     throw error;
   }

@@ -45,7 +45,8 @@ export class ImageReferenceError extends Error {
   readonly reason: string;
 
   constructor(input: string, offset: number, reason: string) {
-    const shown = input.length > MESSAGE_INPUT_MAX ? `${input.slice(0, MESSAGE_INPUT_MAX)}…` : input;
+    const shown =
+      input.length > MESSAGE_INPUT_MAX ? `${input.slice(0, MESSAGE_INPUT_MAX)}…` : input;
     super(`invalid image reference ${JSON.stringify(shown)}: ${reason} at offset ${offset}`);
     this.input = input;
     this.offset = offset;
@@ -115,7 +116,11 @@ function isAlnum(c: number): boolean {
   return isLower(c) || isUpper(c) || isDigit(c);
 }
 function isHex(c: number): boolean {
-  return isDigit(c) || (c >= CHAR_LOWER_A && c <= CHAR_LOWER_F) || (c >= CHAR_UPPER_A && c <= CHAR_UPPER_F);
+  return (
+    isDigit(c) ||
+    (c >= CHAR_LOWER_A && c <= CHAR_LOWER_F) ||
+    (c >= CHAR_UPPER_A && c <= CHAR_UPPER_F)
+  );
 }
 function isWord(c: number): boolean {
   return isAlnum(c) || c === CHAR_UNDERSCORE;
@@ -123,7 +128,9 @@ function isWord(c: number): boolean {
 
 function describe(input: string, offset: number): string {
   const codePoint = input.codePointAt(offset);
-  return codePoint === undefined ? 'end of input' : `character ${JSON.stringify(String.fromCodePoint(codePoint))}`;
+  return codePoint === undefined
+    ? 'end of input'
+    : `character ${JSON.stringify(String.fromCodePoint(codePoint))}`;
 }
 
 /** Throws at the first grammar violation; `fail` builds the error so callers can choose throw or return. */
@@ -151,16 +158,23 @@ class Scanner {
       while (i < end && (isHex(input.charCodeAt(i)) || input.charCodeAt(i) === CHAR_COLON)) i++;
       if (i === open) this.fail(i, 'empty IPv6 address in registry host');
       if (i >= end || input.charCodeAt(i) !== CHAR_CLOSE_BRACKET) {
-        this.fail(i, `unexpected ${describe(input, i)} in IPv6 registry host (expected hex digits, ":" or "]")`);
+        this.fail(
+          i,
+          `unexpected ${describe(input, i)} in IPv6 registry host (expected hex digits, ":" or "]")`,
+        );
       }
       i++;
     } else {
       for (;;) {
         const label = i;
         if (i >= end || !isAlnum(input.charCodeAt(i))) {
-          this.fail(i, `registry host label must start with a letter or digit, found ${describe(input, i)}`);
+          this.fail(
+            i,
+            `registry host label must start with a letter or digit, found ${describe(input, i)}`,
+          );
         }
-        while (i < end && (isAlnum(input.charCodeAt(i)) || input.charCodeAt(i) === CHAR_HYPHEN)) i++;
+        while (i < end && (isAlnum(input.charCodeAt(i)) || input.charCodeAt(i) === CHAR_HYPHEN))
+          i++;
         if (input.charCodeAt(i - 1) === CHAR_HYPHEN) {
           this.fail(i - 1, `registry host label "${input.slice(label, i)}" must not end with "-"`);
         }
@@ -188,18 +202,21 @@ class Scanner {
     const input = this.input;
     let i = start;
     for (;;) {
-      if (i >= end || input.charCodeAt(i) === CHAR_SLASH) this.fail(i, 'empty path component in repository name');
+      if (i >= end || input.charCodeAt(i) === CHAR_SLASH)
+        this.fail(i, 'empty path component in repository name');
       this.alnumRun(i, end);
       while (i < end && isLowerAlnum(input.charCodeAt(i))) i++;
       while (i < end && input.charCodeAt(i) !== CHAR_SLASH) {
         const separator = i;
         const c = input.charCodeAt(i);
         if (c === CHAR_DOT) i++;
-        else if (c === CHAR_UNDERSCORE) i += input.charCodeAt(i + 1) === CHAR_UNDERSCORE && i + 1 < end ? 2 : 1;
+        else if (c === CHAR_UNDERSCORE)
+          i += input.charCodeAt(i + 1) === CHAR_UNDERSCORE && i + 1 < end ? 2 : 1;
         else if (c === CHAR_HYPHEN) while (i < end && input.charCodeAt(i) === CHAR_HYPHEN) i++;
         else this.alnumRun(i, end);
         if (i >= end || !isLowerAlnum(input.charCodeAt(i))) {
-          if (i < end && isUpper(input.charCodeAt(i))) this.fail(i, 'repository name must be lowercase');
+          if (i < end && isUpper(input.charCodeAt(i)))
+            this.fail(i, 'repository name must be lowercase');
           this.fail(
             i,
             `separator "${input.slice(separator, i)}" in repository name must be followed by a lowercase letter or digit, found ${describe(input, i)}`,
@@ -222,12 +239,14 @@ class Scanner {
   tag(start: number, end: number): void {
     const input = this.input;
     if (start === end) this.fail(start, 'empty tag');
-    if (!isWord(input.charCodeAt(start))) this.unexpected(start, 'tag (a tag starts with a letter, digit or "_")');
+    if (!isWord(input.charCodeAt(start)))
+      this.unexpected(start, 'tag (a tag starts with a letter, digit or "_")');
     for (let i = start + 1; i < end; i++) {
       const c = input.charCodeAt(i);
       if (!isWord(c) && c !== CHAR_DOT && c !== CHAR_HYPHEN) this.unexpected(i, 'tag');
     }
-    if (end - start > TAG_LENGTH_MAX) this.fail(start + TAG_LENGTH_MAX, `tag exceeds ${TAG_LENGTH_MAX} characters`);
+    if (end - start > TAG_LENGTH_MAX)
+      this.fail(start + TAG_LENGTH_MAX, `tag exceeds ${TAG_LENGTH_MAX} characters`);
   }
 
   digest(start: number, end: number): Digest {
@@ -264,7 +283,10 @@ class Scanner {
       if (isUpper(input.charCodeAt(j))) this.fail(j, `${algorithm} digest must be lowercase hex`);
     }
     if (encoded.length !== length) {
-      this.fail(hexStart, `${algorithm} digest must have ${length} hex digits, found ${encoded.length}`);
+      this.fail(
+        hexStart,
+        `${algorithm} digest must have ${length} hex digits, found ${encoded.length}`,
+      );
     }
     return { algorithm, encoded, value: `${algorithm}:${encoded}` };
   }
@@ -274,7 +296,10 @@ const SIXTY_FOUR_HEX = /^[a-f0-9]{64}$/;
 
 function isDomainSegment(segment: string): boolean {
   return (
-    segment === 'localhost' || segment.includes('.') || segment.includes(':') || segment !== segment.toLowerCase()
+    segment === 'localhost' ||
+    segment.includes('.') ||
+    segment.includes(':') ||
+    segment !== segment.toLowerCase()
   );
 }
 
@@ -290,7 +315,8 @@ function parse(input: string): ImageReference {
   const digest = at === -1 ? undefined : scanner.digest(at + 1, input.length);
 
   const firstSlash = input.indexOf('/');
-  const hasDomain = firstSlash !== -1 && firstSlash < nameEnd && isDomainSegment(input.slice(0, firstSlash));
+  const hasDomain =
+    firstSlash !== -1 && firstSlash < nameEnd && isDomainSegment(input.slice(0, firstSlash));
   const pathStart = hasDomain ? firstSlash + 1 : 0;
 
   // The tag colon is the first ":" after the last "/"; a colon before that belongs to the registry port.
@@ -308,7 +334,8 @@ function parse(input: string): ImageReference {
   let registry = hasDomain ? input.slice(0, firstSlash) : DOCKER_HUB;
   if (registry === LEGACY_DOCKER_HUB) registry = DOCKER_HUB;
   let repository = input.slice(pathStart, pathEnd);
-  if (registry === DOCKER_HUB && !repository.includes('/')) repository = OFFICIAL_REPOSITORY_PREFIX + repository;
+  if (registry === DOCKER_HUB && !repository.includes('/'))
+    repository = OFFICIAL_REPOSITORY_PREFIX + repository;
 
   const name = `${registry}/${repository}`;
   if (name.length > NAME_TOTAL_LENGTH_MAX) {
@@ -334,7 +361,8 @@ function parse(input: string): ImageReference {
     canonical: name + suffix,
     familiar: familiarName + suffix,
     registryHost: registry.slice(0, hostEnd),
-    registryPort: hasDomain && portColon !== -1 ? input.slice(portColon + 1, firstSlash) : undefined,
+    registryPort:
+      hasDomain && portColon !== -1 ? input.slice(portColon + 1, firstSlash) : undefined,
   };
 }
 

@@ -29,7 +29,8 @@ export type ByteChunks = AsyncIterable<Buffer | string> | Iterable<Buffer | stri
 
 /** Adapts a readable stream (stdin) to pull-style reads without losing bytes between calls. */
 export function streamSource(stream: ByteChunks): ByteSource {
-  const iterator = Symbol.asyncIterator in stream ? stream[Symbol.asyncIterator]() : stream[Symbol.iterator]();
+  const iterator =
+    Symbol.asyncIterator in stream ? stream[Symbol.asyncIterator]() : stream[Symbol.iterator]();
   let pending: Buffer | undefined;
   let done = false;
   return {

@@ -36,7 +36,10 @@ async function walk(directory: string, into: InputFile[]): Promise<void> {
     const path = join(directory, entry.name);
     // Symlinked directories are not followed, so a link back up the tree cannot loop.
     if (entry.isDirectory()) await walk(path, into);
-    else if ((entry.isFile() || entry.isSymbolicLink()) && MANIFEST_EXTENSIONS.has(extname(entry.name).toLowerCase())) {
+    else if (
+      (entry.isFile() || entry.isSymbolicLink()) &&
+      MANIFEST_EXTENSIONS.has(extname(entry.name).toLowerCase())
+    ) {
       const size = await stat(path).then(
         (info) => info.size,
         () => undefined,
@@ -47,7 +50,9 @@ async function walk(directory: string, into: InputFile[]): Promise<void> {
 }
 
 /** Files, directories (recursively: *.yaml, *.yml, *.json) and `-` for stdin, in a stable order. */
-export async function expandInputs(paths: readonly string[]): Promise<{ files: InputFile[]; problems: InputProblem[] }> {
+export async function expandInputs(
+  paths: readonly string[],
+): Promise<{ files: InputFile[]; problems: InputProblem[] }> {
   const files: InputFile[] = [];
   const problems: InputProblem[] = [];
   for (const path of paths) {
@@ -60,14 +65,21 @@ export async function expandInputs(paths: readonly string[]): Promise<{ files: I
       if (info.isDirectory()) {
         const found: InputFile[] = [];
         await walk(path, found);
-        if (found.length === 0) problems.push({ file: path, message: 'directory contains no *.yaml, *.yml or *.json files' });
+        if (found.length === 0)
+          problems.push({
+            file: path,
+            message: 'directory contains no *.yaml, *.yml or *.json files',
+          });
         files.push(...found);
       } else {
         files.push({ name: path, format: formatOf(path), size: info.size });
       }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push({ file: path, message: code === 'ENOENT' ? 'no such file or directory' : `cannot read: ${String(error)}` });
+      problems.push({
+        file: path,
+        message: code === 'ENOENT' ? 'no such file or directory' : `cannot read: ${String(error)}`,
+      });
     }
   }
   return { files, problems };
@@ -116,10 +128,17 @@ export interface ReadOptions {
 }
 
 /** Reads one input and hands its documents to `sink`; unreadable files become problems. */
-export async function readInput(input: InputFile, sink: DocumentSink, options: ReadOptions): Promise<void> {
+export async function readInput(
+  input: InputFile,
+  sink: DocumentSink,
+  options: ReadOptions,
+): Promise<void> {
   let source: ByteSource;
   try {
-    source = input.name === STDIN ? streamSource(options.stdin ?? process.stdin) : await openFileSource(input.name);
+    source =
+      input.name === STDIN
+        ? streamSource(options.stdin ?? process.stdin)
+        : await openFileSource(input.name);
   } catch (error) {
     sink.problem({ file: input.name, message: `cannot read: ${(error as Error).message}` });
     return;
@@ -131,7 +150,8 @@ export async function readInput(input: InputFile, sink: DocumentSink, options: R
       source = sniffed.source;
       format = sniffed.format;
     }
-    if (format === 'json') await readJsonDocuments(source, input.name, options.projection, sink, options.listDelegate);
+    if (format === 'json')
+      await readJsonDocuments(source, input.name, options.projection, sink, options.listDelegate);
     else await readYamlDocuments(source, input.name, sink);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -108,7 +108,12 @@ export interface ListItemsDelegate {
 type State =
   | { at: 'top' }
   | { at: 'object-key' | 'object-next'; fields: Record<string, unknown>; sawItems: boolean }
-  | { at: 'list-item' | 'list-next'; index: number; parent: ObjectState | undefined; offered?: boolean };
+  | {
+      at: 'list-item' | 'list-next';
+      index: number;
+      parent: ObjectState | undefined;
+      offered?: boolean;
+    };
 type ObjectState = Extract<State, { at: 'object-key' | 'object-next' }>;
 
 /**
@@ -129,7 +134,11 @@ export async function readJsonDocuments(
   let listItemKind: InputDocument['listItemKind'];
 
   const deliver = (value: unknown, itemPath: string): void => {
-    const event: InputDocument = { value, source: { file, document, itemPath }, locate: locateJson };
+    const event: InputDocument = {
+      value,
+      source: { file, document, itemPath },
+      locate: locateJson,
+    };
     if (listItemKind !== undefined) event.listItemKind = listItemKind;
     sink.document(event);
   };
@@ -227,7 +236,12 @@ export async function readJsonDocuments(
       }
       window.commit(cursor);
       sink.progress?.(window.absolute(window.start));
-      if (delegate !== undefined && state.at === 'list-item' && state.index === 0 && state.offered !== true) {
+      if (
+        delegate !== undefined &&
+        state.at === 'list-item' &&
+        state.index === 0 &&
+        state.offered !== true
+      ) {
         state.offered = true;
         const parent: ObjectState | undefined = state.parent;
         const outcome = await delegate.consume(window, {

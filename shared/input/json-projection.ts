@@ -72,7 +72,10 @@ export function projection(
 }
 
 function isProjectionNode(value: Projection | ProjectionSpec): value is ProjectionNode {
-  return (value as ProjectionNode).kind === 'projection' && Array.isArray((value as ProjectionNode).entries);
+  return (
+    (value as ProjectionNode).kind === 'projection' &&
+    Array.isArray((value as ProjectionNode).entries)
+  );
 }
 
 export class JsonSyntaxError extends Error {
@@ -123,7 +126,8 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): number {
 
 // Character classes, looked up by byte.
 const STRING_PLAIN = new Uint8Array(256);
-for (let byte = 0x20; byte < 256; byte++) STRING_PLAIN[byte] = byte === 0x22 || byte === 0x5c ? 0 : 1;
+for (let byte = 0x20; byte < 256; byte++)
+  STRING_PLAIN[byte] = byte === 0x22 || byte === 0x5c ? 0 : 1;
 const HEX = new Int8Array(256).fill(-1);
 for (let digit = 0; digit < 10; digit++) HEX[0x30 + digit] = digit;
 for (let letter = 0; letter < 6; letter++) {
@@ -132,14 +136,14 @@ for (let letter = 0; letter < 6; letter++) {
 }
 
 const ESCAPES: Record<number, string> = {
-  0x22: '"',
-  0x5c: '\\',
-  0x2f: '/',
-  0x62: '\b',
-  0x66: '\f',
-  0x6e: '\n',
-  0x72: '\r',
-  0x74: '\t',
+  34: '"',
+  92: '\\',
+  47: '/',
+  98: '\b',
+  102: '\f',
+  110: '\n',
+  114: '\r',
+  116: '\t',
 };
 
 function describeByte(byte: number | undefined): string {
@@ -163,7 +167,14 @@ export class JsonCursor {
   private depth = 0;
   private keyEscaped = false;
 
-  constructor(bytes: Buffer, start: number, end: number, final: boolean, line = 0, lineStart = start) {
+  constructor(
+    bytes: Buffer,
+    start: number,
+    end: number,
+    final: boolean,
+    line = 0,
+    lineStart = start,
+  ) {
     this.bytes = bytes;
     this.pos = start;
     this.end = end;
@@ -254,7 +265,8 @@ export class JsonCursor {
       case -1:
         return this.truncated();
       default:
-        if (next === 0x2d || (next >= 0x30 && next <= 0x39)) return this.number(selection !== undefined);
+        if (next === 0x2d || (next >= 0x30 && next <= 0x39))
+          return this.number(selection !== undefined);
         return this.fail(`unexpected ${describeByte(next)}, expected a JSON value`);
     }
   }
@@ -300,7 +312,11 @@ export class JsonCursor {
           if (byte === 0x22) {
             pos++;
             for (;;) {
-              while (pos < end && STRING_PLAIN[(byte = bytes[pos] as number)] === 1) pos++;
+              while (pos < end) {
+                byte = bytes[pos] as number;
+                if (STRING_PLAIN[byte] !== 1) break;
+                pos++;
+              }
               if (pos >= end) this.stopSkip(undefined, pos, line, lineStart);
               if (byte === 0x22) break;
               if (byte === 0x5c) {
@@ -308,17 +324,24 @@ export class JsonCursor {
                 pos = this.escapeEnd(pos);
                 continue;
               }
-              this.stopSkip(`unescaped control character ${describeByte(byte)} in string`, pos, line, lineStart);
+              this.stopSkip(
+                `unescaped control character ${describeByte(byte)} in string`,
+                pos,
+                line,
+                lineStart,
+              );
             }
             pos++;
             state = AFTER_VALUE;
           } else if (byte === 0x7b) {
-            if (depth >= MAX_DEPTH) this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
+            if (depth >= MAX_DEPTH)
+              this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
             stack[depth++] = IN_OBJECT;
             pos++;
             state = EXPECT_KEY_OR_CLOSE;
           } else if (byte === 0x5b) {
-            if (depth >= MAX_DEPTH) this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
+            if (depth >= MAX_DEPTH)
+              this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
             stack[depth++] = IN_ARRAY;
             pos++;
             state = EXPECT_VALUE_OR_CLOSE;
@@ -339,7 +362,12 @@ export class JsonCursor {
             pos = this.pos;
             state = AFTER_VALUE;
           } else {
-            this.stopSkip(`unexpected ${describeByte(byte)}, expected a JSON value`, pos, line, lineStart);
+            this.stopSkip(
+              `unexpected ${describeByte(byte)}, expected a JSON value`,
+              pos,
+              line,
+              lineStart,
+            );
           }
           break;
         case EXPECT_KEY_OR_CLOSE:
@@ -347,7 +375,11 @@ export class JsonCursor {
           if (byte === 0x22) {
             pos++;
             for (;;) {
-              while (pos < end && STRING_PLAIN[(byte = bytes[pos] as number)] === 1) pos++;
+              while (pos < end) {
+                byte = bytes[pos] as number;
+                if (STRING_PLAIN[byte] !== 1) break;
+                pos++;
+              }
               if (pos >= end) this.stopSkip(undefined, pos, line, lineStart);
               if (byte === 0x22) break;
               if (byte === 0x5c) {
@@ -355,7 +387,12 @@ export class JsonCursor {
                 pos = this.escapeEnd(pos);
                 continue;
               }
-              this.stopSkip(`unescaped control character ${describeByte(byte)} in string`, pos, line, lineStart);
+              this.stopSkip(
+                `unescaped control character ${describeByte(byte)} in string`,
+                pos,
+                line,
+                lineStart,
+              );
             }
             pos++;
             state = EXPECT_COLON;
@@ -364,11 +401,17 @@ export class JsonCursor {
             pos++;
             state = AFTER_VALUE;
           } else {
-            this.stopSkip(`expected a string key but found ${describeByte(byte)}`, pos, line, lineStart);
+            this.stopSkip(
+              `expected a string key but found ${describeByte(byte)}`,
+              pos,
+              line,
+              lineStart,
+            );
           }
           break;
         case EXPECT_COLON:
-          if (byte !== 0x3a) this.stopSkip(`expected ":" but found ${describeByte(byte)}`, pos, line, lineStart);
+          if (byte !== 0x3a)
+            this.stopSkip(`expected ":" but found ${describeByte(byte)}`, pos, line, lineStart);
           pos++;
           state = EXPECT_VALUE;
           break;
@@ -515,7 +558,8 @@ export class JsonCursor {
       this.unexpectedAfterMember(next);
     }
     this.depth--;
-    if (positions !== undefined) Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
+    if (positions !== undefined)
+      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
     return result;
   }
 
@@ -603,14 +647,16 @@ export class JsonCursor {
     if (pos < end && bytes[pos] === 0x2e) {
       pos++;
       if (pos >= end) this.truncatedAt(pos);
-      if (!isDigit(bytes[pos] as number)) this.fail('invalid number: expected a digit after "."', pos);
+      if (!isDigit(bytes[pos] as number))
+        this.fail('invalid number: expected a digit after "."', pos);
       while (pos < end && isDigit(bytes[pos] as number)) pos++;
     }
     if (pos < end && (bytes[pos] === 0x65 || bytes[pos] === 0x45)) {
       pos++;
       if (pos < end && (bytes[pos] === 0x2b || bytes[pos] === 0x2d)) pos++;
       if (pos >= end) this.truncatedAt(pos);
-      if (!isDigit(bytes[pos] as number)) this.fail('invalid number: expected a digit in the exponent', pos);
+      if (!isDigit(bytes[pos] as number))
+        this.fail('invalid number: expected a digit in the exponent', pos);
       while (pos < end && isDigit(bytes[pos] as number)) pos++;
     }
     // A number that touches the end of a partial buffer may continue in the next one.
@@ -654,7 +700,9 @@ export class JsonCursor {
     this.keyEscaped = false;
     for (;;) {
       let byte = 0;
-      while (pos < end && STRING_PLAIN[(byte = bytes[pos] as number)] === 1) {
+      while (pos < end) {
+        byte = bytes[pos] as number;
+        if (STRING_PLAIN[byte] !== 1) break;
         hash = Math.imul(hash ^ byte, FNV_PRIME);
         pos++;
       }
@@ -681,11 +729,13 @@ export class JsonCursor {
     if (kind === 0x75) {
       if (pos + 6 > this.end) this.truncatedAt(this.end);
       for (let i = pos + 2; i < pos + 6; i++) {
-        if ((HEX[bytes[i] as number] as number) < 0) this.fail('invalid \\u escape: expected 4 hex digits', i);
+        if ((HEX[bytes[i] as number] as number) < 0)
+          this.fail('invalid \\u escape: expected 4 hex digits', i);
       }
       return pos + 6;
     }
-    if (ESCAPES[kind] === undefined) this.fail(`invalid escape "\\${String.fromCharCode(kind)}"`, pos);
+    if (ESCAPES[kind] === undefined)
+      this.fail(`invalid escape "\\${String.fromCharCode(kind)}"`, pos);
     return pos + 2;
   }
 
@@ -701,7 +751,9 @@ export class JsonCursor {
     let pos = start;
     let ascii = true;
     let byte = 0;
-    while (pos < end && STRING_PLAIN[(byte = bytes[pos] as number)] === 1) {
+    while (pos < end) {
+      byte = bytes[pos] as number;
+      if (STRING_PLAIN[byte] !== 1) break;
       if (byte >= 0x80) ascii = false;
       pos++;
     }
@@ -717,13 +769,21 @@ export class JsonCursor {
 /** Sets a member as JSON.parse does: a `__proto__` key becomes an own property, not the prototype. */
 function assign(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   } else {
     target[key] = value;
   }
 }
 
-function findEntryByName(entries: readonly ProjectionEntry[], key: string): ProjectionEntry | undefined {
+function findEntryByName(
+  entries: readonly ProjectionEntry[],
+  key: string,
+): ProjectionEntry | undefined {
   for (const entry of entries) if (entry.key === key) return entry;
   return undefined;
 }
@@ -768,7 +828,8 @@ export function decodeJsonString(bytes: Buffer, start: number, end: number): str
     const kind = bytes[pos + 1] as number;
     if (kind === 0x75) {
       let code = 0;
-      for (let i = pos + 2; i < pos + 6; i++) code = code * 16 + (HEX[bytes[i] as number] as number);
+      for (let i = pos + 2; i < pos + 6; i++)
+        code = code * 16 + (HEX[bytes[i] as number] as number);
       out += String.fromCharCode(code);
       pos += 6;
     } else {

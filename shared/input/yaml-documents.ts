@@ -19,7 +19,10 @@ interface Line {
 }
 
 /** Yields the lines of a byte source, decoding UTF-8 across chunk boundaries. */
-async function* lines(source: ByteSource, progress: ((bytes: number) => void) | undefined): AsyncGenerator<Line> {
+async function* lines(
+  source: ByteSource,
+  progress: ((bytes: number) => void) | undefined,
+): AsyncGenerator<Line> {
   const decoder = new TextDecoder('utf-8');
   const buffer = Buffer.allocUnsafe(1 << 20);
   let carry = '';
@@ -46,7 +49,12 @@ async function* lines(source: ByteSource, progress: ((bytes: number) => void) | 
 function hasContent(block: readonly Line[]): boolean {
   return block.some((line) => {
     const trimmed = line.text.trim();
-    return trimmed !== '' && !trimmed.startsWith('#') && !DOCUMENT_MARKER.test(line.text) && !trimmed.startsWith('%');
+    return (
+      trimmed !== '' &&
+      !trimmed.startsWith('#') &&
+      !DOCUMENT_MARKER.test(line.text) &&
+      !trimmed.startsWith('%')
+    );
   });
 }
 
@@ -63,7 +71,10 @@ function parseBlock(block: readonly Line[]): ParsedBlock {
   return { document, lineCounter, firstLine: block[0]?.number ?? 1 };
 }
 
-function locatorFor(parsed: ParsedBlock, prefix: readonly (string | number)[]): InputDocument['locate'] {
+function locatorFor(
+  parsed: ParsedBlock,
+  prefix: readonly (string | number)[],
+): InputDocument['locate'] {
   return (_holder, _key, path) => {
     const node = parsed.document.getIn([...prefix, ...path], true);
     if (!isNode(node) || node.range === undefined || node.range === null) return undefined;
@@ -72,7 +83,11 @@ function locatorFor(parsed: ParsedBlock, prefix: readonly (string | number)[]): 
   };
 }
 
-export async function readYamlDocuments(source: ByteSource, file: string, sink: DocumentSink): Promise<void> {
+export async function readYamlDocuments(
+  source: ByteSource,
+  file: string,
+  sink: DocumentSink,
+): Promise<void> {
   let document = 0;
   let block: Line[] = [];
   // For a kubectl-style List: lines before `items:`, the current item, and the item indentation.
@@ -83,15 +98,19 @@ export async function readYamlDocuments(source: ByteSource, file: string, sink: 
   // After a List's items, its own trailing fields (`kind: List`, `metadata:`) run to the next marker.
   let inListTrailer = false;
 
-  const problemAt = (line: number, message: string): void => sink.problem({ file, document, line, message });
+  const problemAt = (line: number, message: string): void =>
+    sink.problem({ file, document, line, message });
 
   /** The block's value, or undefined after reporting its syntax error. */
-  const valueOf = (parsed: ParsedBlock): unknown => {
+  const blockValue = (parsed: ParsedBlock): unknown => {
     const error = parsed.document.errors[0];
     if (error !== undefined) {
       const position = parsed.lineCounter.linePos(error.pos[0]);
       const line = parsed.firstLine + position.line - 1;
-      problemAt(line, `invalid YAML at line ${line}, column ${position.col}: ${error.message.split('\n')[0]}`);
+      problemAt(
+        line,
+        `invalid YAML at line ${line}, column ${position.col}: ${error.message.split('\n')[0]}`,
+      );
       return undefined;
     }
     try {
@@ -117,12 +136,20 @@ export async function readYamlDocuments(source: ByteSource, file: string, sink: 
     document++;
     const parsed = parseBlock(block);
     block = [];
-    const value = valueOf(parsed);
+    const value = blockValue(parsed);
     if (value === undefined) return;
-    const record = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
-    if (record !== undefined && Array.isArray(record.items) && typeof record.kind === 'string' && record.kind.endsWith('List')) {
+    const record =
+      typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    if (
+      record !== undefined &&
+      Array.isArray(record.items) &&
+      typeof record.kind === 'string' &&
+      record.kind.endsWith('List')
+    ) {
       listItemKind = itemKindOfList(record.kind, record.apiVersion);
-      record.items.forEach((item, index) => deliver(item, `items[${index}]`, locatorFor(parsed, ['items', index])));
+      for (const [index, item] of record.items.entries()) {
+        deliver(item, `items[${index}]`, locatorFor(parsed, ['items', index]));
+      }
       listItemKind = undefined;
       return;
     }
@@ -137,10 +164,13 @@ export async function readYamlDocuments(source: ByteSource, file: string, sink: 
     }
     const first = block[0] as Line;
     // Turn `- key: value` into `  key: value` so the item parses as a mapping with unchanged columns.
-    const rewritten: Line[] = [{ text: first.text.replace(/-/, ' '), number: first.number }, ...block.slice(1)];
+    const rewritten: Line[] = [
+      { text: first.text.replace(/-/, ' '), number: first.number },
+      ...block.slice(1),
+    ];
     block = [];
     const parsed = parseBlock(rewritten);
-    const value = valueOf(parsed);
+    const value = blockValue(parsed);
     if (value !== undefined) deliver(value, `items[${itemIndex}]`, locatorFor(parsed, []));
     itemIndex++;
   };
@@ -171,7 +201,12 @@ export async function readYamlDocuments(source: ByteSource, file: string, sink: 
       }
       const trimmed = line.text.trimStart();
       const indent = line.text.length - trimmed.length;
-      if (trimmed !== '' && !trimmed.startsWith('#') && indent <= (itemIndent ?? 0) && start === null) {
+      if (
+        trimmed !== '' &&
+        !trimmed.startsWith('#') &&
+        indent <= (itemIndent ?? 0) &&
+        start === null
+      ) {
         // Back at the List's own fields (`kind: List`, `metadata:`): the items are done.
         endList();
         inListTrailer = true;

@@ -87,7 +87,10 @@ function escapeLiteral(char: string): string {
 }
 
 // `[` [`^`] { char | char `-` char }+ `]`, with `\` escapes, as filepath.Match defines it.
-function characterClass(pattern: string, start: number): { source: string; next: number } | undefined {
+function characterClass(
+  pattern: string,
+  start: number,
+): { source: string; next: number } | undefined {
   let i = start;
   let negated = false;
   if (pattern[i] === '^') {
@@ -110,7 +113,10 @@ function characterClass(pattern: string, start: number): { source: string; next:
       i = upper.next;
       if (high.char < low.char) return undefined;
     }
-    body += high === low ? escapeLiteral(low.char) : `${escapeLiteral(low.char)}-${escapeLiteral(high.char)}`;
+    body +=
+      high === low
+        ? escapeLiteral(low.char)
+        : `${escapeLiteral(low.char)}-${escapeLiteral(high.char)}`;
     ranges++;
   }
   return { source: `[${negated ? '^/' : ''}${body}]`, next: i + 1 };

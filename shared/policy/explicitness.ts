@@ -175,7 +175,8 @@ export function judgeExplicitness(
 ): Explicitness {
   if (metadata !== undefined) {
     const judged =
-      fromLastApplied(metadata, podSpecPath, field) ?? fromManagedFields(metadata, podSpecPath, field);
+      fromLastApplied(metadata, podSpecPath, field) ??
+      fromManagedFields(metadata, podSpecPath, field);
     if (judged !== undefined) return judged;
   }
   return {

@@ -41,7 +41,9 @@ export function getStringFromEnv(options: Options<string>): string {
   throw new MissingEnvironmentVariableError(name);
 }
 
-export function getNumberFromEnv(options: Options<number> & { min?: number; max?: number }): number {
+export function getNumberFromEnv(
+  options: Options<number> & { min?: number; max?: number },
+): number {
   const name = options.key;
   const value = raw(name, options.env ?? process.env);
   if (value === undefined) {

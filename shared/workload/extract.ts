@@ -1,4 +1,9 @@
-import type { ImageSiteKind, InputProblem, PullPolicy, SourceLocation } from '#shared/drift/model.ts';
+import type {
+  ImageSiteKind,
+  InputProblem,
+  PullPolicy,
+  SourceLocation,
+} from '#shared/drift/model.ts';
 import { tryParseImageReference } from '#shared/image/reference.ts';
 import {
   asArray,
@@ -29,7 +34,11 @@ export interface Position {
 }
 
 /** Finds the position of `holder[key]`, whose full path in the document is `path`. */
-export type Locator = (holder: object, key: string, path: readonly (string | number)[]) => Position | undefined;
+export type Locator = (
+  holder: object,
+  key: string,
+  path: readonly (string | number)[],
+) => Position | undefined;
 
 export interface ImageSite {
   kind: ImageSiteKind;
@@ -146,7 +155,12 @@ function nodeGroupConstraint(podSpec: JsonRecord, labels: readonly string[]): st
     if (value !== undefined) allowed = intersect(allowed, new Set([value]));
   }
   const terms = asArray(
-    getPath(podSpec, ['affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms']),
+    getPath(podSpec, [
+      'affinity',
+      'nodeAffinity',
+      'requiredDuringSchedulingIgnoredDuringExecution',
+      'nodeSelectorTerms',
+    ]),
   );
   if (terms !== undefined && terms.length > 0) {
     // Terms are ORed: the union of what each allows, unless one term leaves node groups open.
@@ -158,7 +172,9 @@ function nodeGroupConstraint(podSpec: JsonRecord, labels: readonly string[]): st
         const expression = asRecord(raw);
         const key = asString(expression?.key);
         if (key === undefined || !labels.includes(key) || expression?.operator !== 'In') continue;
-        const values = (asArray(expression.values) ?? []).filter((v): v is string => typeof v === 'string');
+        const values = (asArray(expression.values) ?? []).filter(
+          (v): v is string => typeof v === 'string',
+        );
         termAllowed = intersect(termAllowed, new Set(values));
       }
       if (termAllowed === undefined) open = true;
@@ -174,9 +190,17 @@ function intersect(current: Set<string> | undefined, next: Set<string>): Set<str
   return new Set([...current].filter((value) => next.has(value)));
 }
 
-export function extractObject(value: unknown, source: DocumentSource, context: ExtractionContext): Extraction {
+export function extractObject(
+  value: unknown,
+  source: DocumentSource,
+  context: ExtractionContext,
+): Extraction {
   const problems: InputProblem[] = [];
-  const problem = (message: string, path: readonly (string | number)[] = [], position?: Position): void => {
+  const problem = (
+    message: string,
+    path: readonly (string | number)[] = [],
+    position?: Position,
+  ): void => {
     const entry: InputProblem = { file: source.file, document: source.document, message };
     const fieldPath = formatPath(source.itemPath, path);
     if (fieldPath !== '') entry.path = fieldPath;
@@ -254,7 +278,10 @@ export function extractObject(value: unknown, source: DocumentSource, context: E
   facts.nodeName = asString(podSpec.nodeName);
   facts.nodeGroupConstraint = nodeGroupConstraint(podSpec, context.nodeGroupLabels);
 
-  const siteLocation = (path: readonly (string | number)[], position: Position | undefined): SourceLocation => {
+  const siteLocation = (
+    path: readonly (string | number)[],
+    position: Position | undefined,
+  ): SourceLocation => {
     const location: SourceLocation = {
       file: source.file,
       document: source.document,
@@ -301,7 +328,12 @@ export function extractObject(value: unknown, source: DocumentSource, context: E
       policy = policyValue;
     }
     let explicitness: Explicitness | undefined;
-    if (live && policy !== undefined && policy !== 'Never' && policy !== defaultPullPolicy(reference)) {
+    if (
+      live &&
+      policy !== undefined &&
+      policy !== 'Never' &&
+      policy !== defaultPullPolicy(reference)
+    ) {
       explicitness = judgeExplicitness(metadata, podSpecPath, { list, name: itemName });
     }
     facts.sites.push({
@@ -368,7 +400,9 @@ export function extractObject(value: unknown, source: DocumentSource, context: E
         const containerName = asString(entry?.name);
         const imageID = asString(entry?.imageID);
         if (containerName === undefined || imageID === undefined || imageID === '') continue;
-        const declared = facts.sites.find((site) => site.kind === siteKind && site.name === containerName);
+        const declared = facts.sites.find(
+          (site) => site.kind === siteKind && site.name === containerName,
+        );
         const image = declared?.image ?? asString(entry?.image);
         if (image === undefined) continue;
         facts.running.push({ kind: siteKind, name: containerName, image, imageID });

@@ -12,7 +12,16 @@ export const SARIF_MULTITOOL: string = createRequire(import.meta.url)('@microsof
 export async function validateSarif(files: readonly string[], output: string): Promise<Result[]> {
   await promisify(execFile)(
     SARIF_MULTITOOL,
-    ['validate', '--rule-kind', 'Sarif;Gh', ...files, '--output', output, '--log', 'ForceOverwrite'],
+    [
+      'validate',
+      '--rule-kind',
+      'Sarif;Gh',
+      ...files,
+      '--output',
+      output,
+      '--log',
+      'ForceOverwrite',
+    ],
     { timeout: 55_000 },
   );
   const log = JSON.parse(await readFile(output, 'utf8')) as Log;

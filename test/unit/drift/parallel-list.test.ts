@@ -67,7 +67,10 @@ async function parallel(text: string, regionBytes: number, chunk?: number): Prom
     source(text, chunk),
     'dump.json',
     KUBERNETES_OBJECT_PROJECTION,
-    { document: () => assert.fail('items must go to the parallel reader'), problem: (problem) => outcome.problems.push(problem) },
+    {
+      document: () => assert.fail('items must go to the parallel reader'),
+      problem: (problem) => outcome.problems.push(problem),
+    },
     reader,
   );
   return outcome;
@@ -80,29 +83,52 @@ function pod(index: number, extra: Record<string, unknown> = {}): Record<string,
     metadata: {
       name: `web-${index}`,
       namespace: `team-${index % 3}`,
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', controller: true, uid: 'u1' }],
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: 'web-5d8f',
+          controller: true,
+          uid: 'u1',
+        },
+      ],
       // Entries that look like list items in a compact dump: the reader must not cut here.
       managedFields: [
         { apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'kubelet', operation: 'Update' },
-        { apiVersion: 'v1', fieldsType: 'FieldsV1', manager: 'kube-controller-manager', operation: 'Update' },
+        {
+          apiVersion: 'v1',
+          fieldsType: 'FieldsV1',
+          manager: 'kube-controller-manager',
+          operation: 'Update',
+        },
       ],
       ...extra,
     },
     spec: {
       nodeName: `node-${index % 5}`,
       containers: [
-        { name: 'app', image: index % 4 === 0 ? 'nginx:latest' : `ghcr.io/acme/web:1.${index}`, imagePullPolicy: 'IfNotPresent' },
+        {
+          name: 'app',
+          image: index % 4 === 0 ? 'nginx:latest' : `ghcr.io/acme/web:1.${index}`,
+          imagePullPolicy: 'IfNotPresent',
+        },
         { name: 'side', image: 'docker.io/istio/proxyv2:1.22.1' },
       ],
     },
     status: {
-      containerStatuses: [{ name: 'app', image: 'x', imageID: `ghcr.io/acme/web@sha256:${'ab'.repeat(32)}` }],
+      containerStatuses: [
+        { name: 'app', image: 'x', imageID: `ghcr.io/acme/web@sha256:${'ab'.repeat(32)}` },
+      ],
     },
   };
 }
 
 function list(items: unknown[], indent: number | undefined): string {
-  return JSON.stringify({ apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } }, null, indent);
+  return JSON.stringify(
+    { apiVersion: 'v1', items, kind: 'List', metadata: { resourceVersion: '' } },
+    null,
+    indent,
+  );
 }
 
 describe('ParallelListReader', () => {
@@ -119,7 +145,11 @@ describe('ParallelListReader', () => {
       for (const regionBytes of [64, 700, 5000, 1 << 20]) {
         const actual = await parallel(text, regionBytes, 333);
         assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
-        assert.deepStrictEqual(actual.facts, expected.facts, `facts with regions of ${regionBytes}`);
+        assert.deepStrictEqual(
+          actual.facts,
+          expected.facts,
+          `facts with regions of ${regionBytes}`,
+        );
         assert.deepStrictEqual(actual.problems, expected.problems);
       }
     });
@@ -149,7 +179,10 @@ describe('ParallelListReader', () => {
   });
 
   test('an empty list and a list followed by more fields', async () => {
-    for (const text of ['{"items": [ ], "kind": "List"}', `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`]) {
+    for (const text of [
+      '{"items": [ ], "kind": "List"}',
+      `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`,
+    ]) {
       assert.deepStrictEqual((await parallel(text, 50)).facts, (await sequential(text)).facts);
     }
   });

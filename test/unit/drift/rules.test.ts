@@ -9,27 +9,51 @@ import { runDrift } from '#shared/drift/run.ts';
 // Table-driven checks of every rule through the whole evaluation path (YAML in, report out).
 
 function config(yaml = ''): Config {
-  return yaml === '' ? DEFAULT_CONFIG : parseConfig(`apiVersion: pullwarden.dev/v1\nkind: Config\n${yaml}`, 'test');
+  return yaml === ''
+    ? DEFAULT_CONFIG
+    : parseConfig(`apiVersion: pullwarden.dev/v1\nkind: Config\n${yaml}`, 'test');
 }
 
-async function evaluate(objects: readonly unknown[], settings: Config = DEFAULT_CONFIG): Promise<DriftReport> {
+async function evaluate(
+  objects: readonly unknown[],
+  settings: Config = DEFAULT_CONFIG,
+): Promise<DriftReport> {
   const text = objects.map((object) => stringify(object)).join('---\n');
-  return runDrift(settings, [{ name: '-', format: 'yaml' }], { stdin: [Buffer.from(text)], threads: 0 });
+  return runDrift(settings, [{ name: '-', format: 'yaml' }], {
+    stdin: [Buffer.from(text)],
+    threads: 0,
+  });
 }
 
 function brief(findings: readonly Finding[]): string[] {
-  return findings.map((finding) => `${finding.ruleId} ${finding.workload.kind}/${finding.workload.name} ${finding.container.name}`).sort();
+  return findings
+    .map(
+      (finding) =>
+        `${finding.ruleId} ${finding.workload.kind}/${finding.workload.name} ${finding.container.name}`,
+    )
+    .sort();
 }
 
 function deployment(
   containers: Record<string, unknown>[],
-  options: { name?: string; namespace?: string; metadata?: Record<string, unknown>; podSpec?: Record<string, unknown> } = {},
+  options: {
+    name?: string;
+    namespace?: string;
+    metadata?: Record<string, unknown>;
+    podSpec?: Record<string, unknown>;
+  } = {},
 ) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: options.name ?? 'api', namespace: options.namespace ?? 'shop', ...options.metadata },
-    spec: { template: { metadata: { labels: { app: 'api' } }, spec: { containers, ...options.podSpec } } },
+    metadata: {
+      name: options.name ?? 'api',
+      namespace: options.namespace ?? 'shop',
+      ...options.metadata,
+    },
+    spec: {
+      template: { metadata: { labels: { app: 'api' } }, spec: { containers, ...options.podSpec } },
+    },
   };
 }
 
@@ -38,15 +62,51 @@ const OTHER_DIGEST = `sha256:${'4e'.repeat(32)}`;
 
 describe('image reference rules on authored manifests (PW001, PW003, PW006, PW007)', () => {
   const cases: [string, Record<string, unknown>, string[]][] = [
-    ['untagged image defaults to Always: latest, not cached', { name: 'c', image: 'nginx' }, ['PW001']],
-    ['explicit latest with IfNotPresent', { name: 'c', image: 'nginx:latest', imagePullPolicy: 'IfNotPresent' }, ['PW001', 'PW003']],
-    ['a registry port is not a tag (kube-score reads "5000/app" as one)', { name: 'c', image: 'registry.local:5000/app' }, ['PW001']],
-    ['a version tag defaults to IfNotPresent', { name: 'c', image: 'registry.local:5000/app:1.2' }, ['PW003']],
-    ['digest only defaults to IfNotPresent: nothing to report (Checkov assumes Always)', { name: 'c', image: `app@${DIGEST}` }, []],
-    ['digest pinned with explicit Always (Polaris wants Always everywhere)', { name: 'c', image: `app@${DIGEST}`, imagePullPolicy: 'Always' }, ['PW006']],
-    ['latest tag with digest defaults to Always', { name: 'c', image: `app:latest@${DIGEST}` }, ['PW006', 'PW007']],
-    ['tag and digest with IfNotPresent', { name: 'c', image: `app:1.0@${DIGEST}`, imagePullPolicy: 'IfNotPresent' }, ['PW007']],
-    ['a mutable tag with Always is fine', { name: 'c', image: 'app:1.0', imagePullPolicy: 'Always' }, []],
+    [
+      'untagged image defaults to Always: latest, not cached',
+      { name: 'c', image: 'nginx' },
+      ['PW001'],
+    ],
+    [
+      'explicit latest with IfNotPresent',
+      { name: 'c', image: 'nginx:latest', imagePullPolicy: 'IfNotPresent' },
+      ['PW001', 'PW003'],
+    ],
+    [
+      'a registry port is not a tag (kube-score reads "5000/app" as one)',
+      { name: 'c', image: 'registry.local:5000/app' },
+      ['PW001'],
+    ],
+    [
+      'a version tag defaults to IfNotPresent',
+      { name: 'c', image: 'registry.local:5000/app:1.2' },
+      ['PW003'],
+    ],
+    [
+      'digest only defaults to IfNotPresent: nothing to report (Checkov assumes Always)',
+      { name: 'c', image: `app@${DIGEST}` },
+      [],
+    ],
+    [
+      'digest pinned with explicit Always (Polaris wants Always everywhere)',
+      { name: 'c', image: `app@${DIGEST}`, imagePullPolicy: 'Always' },
+      ['PW006'],
+    ],
+    [
+      'latest tag with digest defaults to Always',
+      { name: 'c', image: `app:latest@${DIGEST}` },
+      ['PW006', 'PW007'],
+    ],
+    [
+      'tag and digest with IfNotPresent',
+      { name: 'c', image: `app:1.0@${DIGEST}`, imagePullPolicy: 'IfNotPresent' },
+      ['PW007'],
+    ],
+    [
+      'a mutable tag with Always is fine',
+      { name: 'c', image: 'app:1.0', imagePullPolicy: 'Always' },
+      [],
+    ],
   ];
   for (const [name, container, rules] of cases) {
     test(name, async () => {
@@ -65,7 +125,12 @@ describe('image reference rules on authored manifests (PW001, PW003, PW006, PW00
         initContainers: [{ name: 'init', image: 'busybox' }],
         containers: [{ name: 'main', image: `app@${DIGEST}` }],
         ephemeralContainers: [{ name: 'shell', image: 'alpine:latest' }],
-        volumes: [{ name: 'models', image: { reference: 'ghcr.io/acme/models:v3', pullPolicy: 'IfNotPresent' } }],
+        volumes: [
+          {
+            name: 'models',
+            image: { reference: 'ghcr.io/acme/models:v3', pullPolicy: 'IfNotPresent' },
+          },
+        ],
       },
     };
     const report = await evaluate([pod]);
@@ -74,16 +139,20 @@ describe('image reference rules on authored manifests (PW001, PW003, PW006, PW00
       'PW001 Pod/debug shell',
       'PW003 Pod/debug models',
     ]);
-    assert.deepEqual(
-      report.findings.map((finding) => finding.container.kind).sort(),
-      ['ephemeralContainer', 'imageVolume', 'initContainer'],
-    );
+    assert.deepEqual(report.findings.map((finding) => finding.container.kind).sort(), [
+      'ephemeralContainer',
+      'imageVolume',
+      'initContainer',
+    ]);
   });
 
   test('latest is an error in production namespaces and a warning elsewhere', async () => {
     const settings = config('namespaces:\n  production: ["prod-*"]\n');
     const report = await evaluate(
-      [deployment([{ name: 'c', image: 'nginx' }], { namespace: 'prod-eu' }), deployment([{ name: 'c', image: 'nginx' }], { namespace: 'dev' })],
+      [
+        deployment([{ name: 'c', image: 'nginx' }], { namespace: 'prod-eu' }),
+        deployment([{ name: 'c', image: 'nginx' }], { namespace: 'dev' }),
+      ],
       settings,
     );
     assert.deepEqual(
@@ -108,14 +177,20 @@ describe('PW002 stale defaulted policy', () => {
     const finding = report.findings.find((candidate) => candidate.ruleId === 'PW002');
     assert.ok(finding);
     assert.equal(finding.confidence, 'high');
-    assert.match(finding.message, /was defaulted for an earlier image; for app:latest Kubernetes would now choose Always/);
+    assert.match(
+      finding.message,
+      /was defaulted for an earlier image; for app:latest Kubernetes would now choose Always/,
+    );
     assert.match(finding.remediation, /Set imagePullPolicy: Always explicitly/);
   });
 
   test('last-applied-configuration with the policy: explicit, no finding', async () => {
     const report = await evaluate([
       deployment([{ name: 'c', image: 'app:latest', imagePullPolicy: 'IfNotPresent' }], {
-        metadata: { ...live, annotations: applied({ name: 'c', image: 'app:latest', imagePullPolicy: 'IfNotPresent' }) },
+        metadata: {
+          ...live,
+          annotations: applied({ name: 'c', image: 'app:latest', imagePullPolicy: 'IfNotPresent' }),
+        },
       }),
     ]);
     assert.equal(report.findings.filter((finding) => finding.ruleId === 'PW002').length, 0);
@@ -124,19 +199,42 @@ describe('PW002 stale defaulted policy', () => {
   const fields = (policy: boolean) => ({
     'f:spec': {
       'f:template': {
-        'f:spec': { 'f:containers': { 'k:{"name":"c"}': { '.': {}, 'f:image': {}, 'f:name': {}, ...(policy ? { 'f:imagePullPolicy': {} } : {}) } } },
+        'f:spec': {
+          'f:containers': {
+            'k:{"name":"c"}': {
+              '.': {},
+              'f:image': {},
+              'f:name': {},
+              ...(policy ? { 'f:imagePullPolicy': {} } : {}),
+            },
+          },
+        },
       },
     },
   });
   const managedCases: [string, Record<string, unknown>[], 'high' | 'low' | undefined][] = [
-    ['server-side apply sets the policy: explicit', [{ manager: 'argocd', operation: 'Apply', fieldsV1: fields(true) }], undefined],
-    ['server-side apply leaves it out: defaulted', [{ manager: 'argocd', operation: 'Apply', fieldsV1: fields(false) }], 'high'],
-    ['only update requests own it: cannot tell', [{ manager: 'kubectl-create', operation: 'Update', fieldsV1: fields(true) }], 'low'],
+    [
+      'server-side apply sets the policy: explicit',
+      [{ manager: 'argocd', operation: 'Apply', fieldsV1: fields(true) }],
+      undefined,
+    ],
+    [
+      'server-side apply leaves it out: defaulted',
+      [{ manager: 'argocd', operation: 'Apply', fieldsV1: fields(false) }],
+      'high',
+    ],
+    [
+      'only update requests own it: cannot tell',
+      [{ manager: 'kubectl-create', operation: 'Update', fieldsV1: fields(true) }],
+      'low',
+    ],
   ];
   for (const [name, managedFields, confidence] of managedCases) {
     test(`managedFields — ${name}`, async () => {
       const report = await evaluate([
-        deployment([{ name: 'c', image: `app@${DIGEST}`, imagePullPolicy: 'Always' }], { metadata: { ...live, managedFields } }),
+        deployment([{ name: 'c', image: `app@${DIGEST}`, imagePullPolicy: 'Always' }], {
+          metadata: { ...live, managedFields },
+        }),
       ]);
       const finding = report.findings.find((candidate) => candidate.ruleId === 'PW002');
       assert.equal(finding?.confidence, confidence);
@@ -145,14 +243,20 @@ describe('PW002 stale defaulted policy', () => {
   }
 
   test('a live object without history is reported at low confidence, and says why', async () => {
-    const report = await evaluate([deployment([{ name: 'c', image: 'app', imagePullPolicy: 'IfNotPresent' }], { metadata: live })]);
+    const report = await evaluate([
+      deployment([{ name: 'c', image: 'app', imagePullPolicy: 'IfNotPresent' }], {
+        metadata: live,
+      }),
+    ]);
     const finding = report.findings.find((candidate) => candidate.ruleId === 'PW002');
     assert.equal(finding?.confidence, 'low');
     assert.ok(finding?.evidence.some((line) => /neither .* nor managedFields/.test(line)));
   });
 
   test('an authored manifest states its policy explicitly: never PW002', async () => {
-    const report = await evaluate([deployment([{ name: 'c', image: 'app', imagePullPolicy: 'IfNotPresent' }])]);
+    const report = await evaluate([
+      deployment([{ name: 'c', image: 'app', imagePullPolicy: 'IfNotPresent' }]),
+    ]);
     assert.equal(report.findings.filter((finding) => finding.ruleId === 'PW002').length, 0);
   });
 });
@@ -165,7 +269,14 @@ describe('PW004 Never without a guaranteed image', () => {
     deployment([{ name: 'c', image, imagePullPolicy: 'Never' }], { podSpec });
 
   test('pre-pulled on the node group the pods are pinned to: fine', async () => {
-    const report = await evaluate([never('nvcr.io/nvidia/driver:550', { nodeSelector: { 'eks.amazonaws.com/nodegroup': 'gpu' } })], settings);
+    const report = await evaluate(
+      [
+        never('nvcr.io/nvidia/driver:550', {
+          nodeSelector: { 'eks.amazonaws.com/nodegroup': 'gpu' },
+        }),
+      ],
+      settings,
+    );
     assert.deepEqual(report.findings, []);
   });
 
@@ -175,16 +286,20 @@ describe('PW004 Never without a guaranteed image', () => {
   });
 
   test('not pre-pulled where the pods are pinned: high confidence', async () => {
-    const report = await evaluate([never('app:1.0', { nodeSelector: { 'eks.amazonaws.com/nodegroup': 'gpu' } })], settings);
+    const report = await evaluate(
+      [never('app:1.0', { nodeSelector: { 'eks.amazonaws.com/nodegroup': 'gpu' } })],
+      settings,
+    );
     const finding = report.findings.find((candidate) => candidate.ruleId === 'PW004');
     assert.equal(finding?.confidence, 'high');
     assert.match(finding?.message ?? '', /not in the pre-pull set of node group\(s\) gpu/);
   });
 
   test('placement unknown and only one group has it: medium confidence', async () => {
-    const report = await evaluate([never('nvcr.io/nvidia/driver:550')], config(
-      'nodeGroups:\n  prePull:\n    gpu: ["nvcr.io/nvidia/driver:550"]\n    general: []\n',
-    ));
+    const report = await evaluate(
+      [never('nvcr.io/nvidia/driver:550')],
+      config('nodeGroups:\n  prePull:\n    gpu: ["nvcr.io/nvidia/driver:550"]\n    general: []\n'),
+    );
     const finding = report.findings.find((candidate) => candidate.ruleId === 'PW004');
     assert.equal(finding?.confidence, 'medium');
     assert.match(finding?.message ?? '', /node group\(s\) general/);
@@ -194,7 +309,13 @@ describe('PW004 Never without a guaranteed image', () => {
     const affinity = {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [{ matchExpressions: [{ key: 'eks.amazonaws.com/nodegroup', operator: 'In', values: ['gpu'] }] }],
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                { key: 'eks.amazonaws.com/nodegroup', operator: 'In', values: ['gpu'] },
+              ],
+            },
+          ],
         },
       },
     };
@@ -209,9 +330,21 @@ describe('PW005 private image on a shared cache', () => {
   const cases: [string, string, boolean][] = [
     ['single-tenant cluster', base, false],
     ['multi-tenant, nothing verifies', `${base}cluster:\n  multiTenant: true\n`, true],
-    ['multi-tenant with AlwaysPullImages', `${base}cluster:\n  multiTenant: true\n  alwaysPullImages: true\n`, false],
-    ['multi-tenant, kubelets AlwaysVerify', `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: AlwaysVerify\n`, false],
-    ['multi-tenant, NeverVerify declared', `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: NeverVerify\n`, true],
+    [
+      'multi-tenant with AlwaysPullImages',
+      `${base}cluster:\n  multiTenant: true\n  alwaysPullImages: true\n`,
+      false,
+    ],
+    [
+      'multi-tenant, kubelets AlwaysVerify',
+      `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: AlwaysVerify\n`,
+      false,
+    ],
+    [
+      'multi-tenant, NeverVerify declared',
+      `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: NeverVerify\n`,
+      true,
+    ],
     [
       'NeverVerifyPreloadedImages protects images the kubelet pulled',
       `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: NeverVerifyPreloadedImages\n`,
@@ -222,12 +355,19 @@ describe('PW005 private image on a shared cache', () => {
       `${base}cluster:\n  multiTenant: true\n  imagePullCredentialsVerificationPolicy: NeverVerifyPreloadedImages\nnodeGroups:\n  prePull:\n    "*": ["${image}"]\n    general: []\n`,
       true,
     ],
-    ['a public registry is not private', `registries:\n  private: ["ghcr.io/acme"]\ncluster:\n  multiTenant: true\n`, false],
+    [
+      'a public registry is not private',
+      `registries:\n  private: ["ghcr.io/acme"]\ncluster:\n  multiTenant: true\n`,
+      false,
+    ],
   ];
   for (const [name, yaml, expected] of cases) {
     test(name, async () => {
       const report = await evaluate([deployment([{ name: 'c', image }])], config(yaml));
-      assert.equal(report.findings.some((finding) => finding.ruleId === 'PW005'), expected);
+      assert.equal(
+        report.findings.some((finding) => finding.ruleId === 'PW005'),
+        expected,
+      );
     });
   }
 });
@@ -247,18 +387,37 @@ describe('workloads, replicas and PW008 skew', () => {
       namespace: 'shop',
       uid: name,
       labels: { 'pod-template-hash': '6d5f7c9b8' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, controller: true }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, controller: true },
+      ],
     },
-    spec: { nodeName, containers: [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }] },
+    spec: {
+      nodeName,
+      containers: [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }],
+    },
     status: { containerStatuses: [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imageID }] },
   });
   const replicaSet = {
     apiVersion: 'apps/v1',
     kind: 'ReplicaSet',
-    metadata: { name: 'api-6d5f7c9b8', namespace: 'shop', uid: 'rs', ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }] },
-    spec: { template: { spec: { containers: [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }] } } },
+    metadata: {
+      name: 'api-6d5f7c9b8',
+      namespace: 'shop',
+      uid: 'rs',
+      ownerReferences: [{ kind: 'Deployment', name: 'api', controller: true }],
+    },
+    spec: {
+      template: {
+        spec: {
+          containers: [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }],
+        },
+      },
+    },
   };
-  const api = deployment([{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }], { metadata: { uid: 'd' } });
+  const api = deployment(
+    [{ name: 'c', image: 'ghcr.io/acme/api:2.0', imagePullPolicy: 'Always' }],
+    { metadata: { uid: 'd' } },
+  );
   const at = (digest: string) => `ghcr.io/acme/api@${digest}`;
 
   test('pods, their ReplicaSet and Deployment are one workload, reported once', async () => {
@@ -282,7 +441,14 @@ describe('workloads, replicas and PW008 skew', () => {
   });
 
   test('different digests on different architectures are platform manifests, not skew', async () => {
-    const report = await evaluate([api, replicaSet, node('n1', 'amd64'), node('n2', 'arm64'), pod('p1', 'n1', at(DIGEST)), pod('p2', 'n2', at(OTHER_DIGEST))]);
+    const report = await evaluate([
+      api,
+      replicaSet,
+      node('n1', 'amd64'),
+      node('n2', 'arm64'),
+      pod('p1', 'n1', at(DIGEST)),
+      pod('p2', 'n2', at(OTHER_DIGEST)),
+    ]);
     assert.equal(report.findings.filter((finding) => finding.ruleId === 'PW008').length, 0);
   });
 
@@ -294,11 +460,18 @@ describe('workloads, replicas and PW008 skew', () => {
     // No ReplicaSet in the input: the pod-template-hash names the Deployment.
     assert.equal(finding?.workload.kind, 'Deployment');
     assert.equal(finding?.workload.name, 'api');
-    assert.ok(finding?.evidence.some((line) => /pod-template-hash names Deployment api/.test(line)));
+    assert.ok(
+      finding?.evidence.some((line) => /pod-template-hash names Deployment api/.test(line)),
+    );
   });
 
   test('a platform index lookup folds platform manifests into their index', async () => {
-    const text = [node('n1', 'amd64'), node('n2', 'amd64'), pod('p1', 'n1', at(DIGEST)), pod('p2', 'n2', at(OTHER_DIGEST))]
+    const text = [
+      node('n1', 'amd64'),
+      node('n2', 'amd64'),
+      pod('p1', 'n1', at(DIGEST)),
+      pod('p2', 'n2', at(OTHER_DIGEST)),
+    ]
       .map((object) => stringify(object))
       .join('---\n');
     const report = await runDrift(DEFAULT_CONFIG, [{ name: '-', format: 'yaml' }], {
@@ -311,10 +484,21 @@ describe('workloads, replicas and PW008 skew', () => {
 });
 
 describe('configuration: severities, suppressions, filters', () => {
-  const objects = [deployment([{ name: 'c', image: 'nginx' }, { name: 'd', image: 'redis:7' }], { namespace: 'legacy' })];
+  const objects = [
+    deployment(
+      [
+        { name: 'c', image: 'nginx' },
+        { name: 'd', image: 'redis:7' },
+      ],
+      { namespace: 'legacy' },
+    ),
+  ];
 
   test('a rule can be disabled or change severity', async () => {
-    const report = await evaluate(objects, config('rules:\n  PW003: { enabled: false }\n  PW001: { severity: info }\n'));
+    const report = await evaluate(
+      objects,
+      config('rules:\n  PW003: { enabled: false }\n  PW001: { severity: info }\n'),
+    );
     assert.deepEqual(
       report.findings.map((finding) => `${finding.ruleId} ${finding.severity}`),
       ['PW001 info'],
@@ -324,7 +508,9 @@ describe('configuration: severities, suppressions, filters', () => {
   test('a suppression needs a reason and moves matching findings aside', async () => {
     const report = await evaluate(
       objects,
-      config('suppressions:\n  - rules: [PW003]\n    namespace: leg*\n    workload: Deployment/api\n    reason: vendor chart\n'),
+      config(
+        'suppressions:\n  - rules: [PW003]\n    namespace: leg*\n    workload: Deployment/api\n    reason: vendor chart\n',
+      ),
     );
     assert.deepEqual(brief(report.findings), ['PW001 Deployment/api c']);
     assert.deepEqual(
@@ -338,9 +524,15 @@ describe('configuration: severities, suppressions, filters', () => {
     const settings = DEFAULT_CONFIG;
     const text = objects.map((object) => stringify(object)).join('---\n');
     const run = (options: Parameters<typeof runDrift>[2]) =>
-      runDrift(settings, [{ name: '-', format: 'yaml' }], { stdin: [Buffer.from(text)], threads: 0, ...options });
+      runDrift(settings, [{ name: '-', format: 'yaml' }], {
+        stdin: [Buffer.from(text)],
+        threads: 0,
+        ...options,
+      });
     assert.deepEqual(brief((await run({ rules: ['PW003'] })).findings), ['PW003 Deployment/api d']);
-    assert.deepEqual(brief((await run({ skipRules: ['PW003'] })).findings), ['PW001 Deployment/api c']);
+    assert.deepEqual(brief((await run({ skipRules: ['PW003'] })).findings), [
+      'PW001 Deployment/api c',
+    ]);
     assert.deepEqual((await run({ namespaces: ['other'] })).findings, []);
   });
 });
@@ -367,7 +559,10 @@ describe('bad input is reported with file, document and field path', () => {
   });
 
   test('a document that is not a Kubernetes object', async () => {
-    const report = await evaluate([{ hello: 'world' }, deployment([{ name: 'c', image: 'nginx' }])]);
+    const report = await evaluate([
+      { hello: 'world' },
+      deployment([{ name: 'c', image: 'nginx' }]),
+    ]);
     assert.match(report.problems[0]?.message ?? '', /not a Kubernetes object/);
     assert.equal(report.findings.length, 1);
   });

@@ -48,7 +48,11 @@ const imagePositions = projection({
   spec: { containers: projection({ name: true, image: true }, { positions: ['image'] }) },
 });
 
-async function readJson(text: string, sizes?: readonly number[], selection = everything): Promise<Collected> {
+async function readJson(
+  text: string,
+  sizes?: readonly number[],
+  selection = everything,
+): Promise<Collected> {
   const sink = collector();
   await readJsonDocuments(chunkedSource(text, sizes), 'input.json', selection, sink);
   return sink;
@@ -77,7 +81,12 @@ describe('readJsonDocuments', () => {
   });
 
   test('List items become documents numbered by their item path', async () => {
-    const list = { apiVersion: 'v1', items: [pod('a'), pod('b'), pod('c')], kind: 'List', metadata: {} };
+    const list = {
+      apiVersion: 'v1',
+      items: [pod('a'), pod('b'), pod('c')],
+      kind: 'List',
+      metadata: {},
+    };
     const { documents } = await readJson(JSON.stringify(list, null, 4));
     assert.deepEqual(
       documents.map((document) => [document.source.document, document.source.itemPath]),
@@ -94,7 +103,11 @@ describe('readJsonDocuments', () => {
   });
 
   test('a typed list (PodList) lends its item kind to items without one', async () => {
-    const text = JSON.stringify({ kind: 'PodList', apiVersion: 'v1', items: [{ metadata: { name: 'a' } }] });
+    const text = JSON.stringify({
+      kind: 'PodList',
+      apiVersion: 'v1',
+      items: [{ metadata: { name: 'a' } }],
+    });
     const { documents } = await readJson(text);
     assert.deepEqual(documents[0]?.listItemKind, { kind: 'Pod', apiVersion: 'v1' });
   });
@@ -124,7 +137,10 @@ describe('readJsonDocuments', () => {
   test('a document that is not an object is a problem and reading goes on', async () => {
     const { documents, problems } = await readJson(`42 ${JSON.stringify(pod('a'))}`);
     assert.equal(documents.length, 1);
-    assert.match(problems[0]?.message ?? '', /not a Kubernetes object: the document is a JSON number/);
+    assert.match(
+      problems[0]?.message ?? '',
+      /not a Kubernetes object: the document is a JSON number/,
+    );
   });
 
   test('records the line and column of images, whatever the chunking', async () => {
@@ -134,13 +150,17 @@ describe('readJsonDocuments', () => {
     for (const sizes of [[1 << 20], [1], [3, 7, 1, 64]]) {
       const { documents } = await readJson(text, sizes, imagePositions);
       const images = documents.map((document) => {
-        const container = (document.value as { spec: { containers: object[] } }).spec.containers[0] as object;
+        const container = (document.value as { spec: { containers: object[] } }).spec
+          .containers[0] as object;
         return document.locate(container, 'image', ['spec', 'containers', 0, 'image']);
       });
       for (const [index, position] of images.entries()) {
         assert.ok(position);
         const line = lines[position.line - 1] ?? '';
-        assert.equal(line.slice(position.column - 1), JSON.stringify(index === 0 ? 'nginx:1.27' : 'redis:7'));
+        assert.equal(
+          line.slice(position.column - 1),
+          JSON.stringify(index === 0 ? 'nginx:1.27' : 'redis:7'),
+        );
       }
     }
   });
@@ -148,9 +168,12 @@ describe('readJsonDocuments', () => {
   test('property: any chunking yields the same documents as JSON.parse', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }), {
-          maxLength: 6,
-        }),
+        fc.array(
+          fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+          {
+            maxLength: 6,
+          },
+        ),
         fc.constantFrom(0, 2, 4),
         fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 5 }),
         async (items, indent, sizes) => {
@@ -170,11 +193,15 @@ describe('readJsonDocuments', () => {
 
 describe('readYamlDocuments', () => {
   test('splits documents at markers and numbers them', async () => {
-    const text = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n# comment only\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n...\n';
+    const text =
+      'apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n# comment only\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n...\n';
     const { documents, problems } = await readYaml(text);
     assert.deepEqual(problems, []);
     assert.deepEqual(
-      documents.map((document) => [document.source.document, (document.value as { metadata: { name: string } }).metadata.name]),
+      documents.map((document) => [
+        document.source.document,
+        (document.value as { metadata: { name: string } }).metadata.name,
+      ]),
       [
         [1, 'a'],
         [2, 'b'],
@@ -183,7 +210,8 @@ describe('readYamlDocuments', () => {
   });
 
   test('a broken document is reported by line and the others are still read', async () => {
-    const text = 'kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: [unclosed\n---\nkind: Pod\nmetadata: {name: c}\n';
+    const text =
+      'kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: [unclosed\n---\nkind: Pod\nmetadata: {name: c}\n';
     const { documents, problems } = await readYaml(text);
     assert.deepEqual(
       documents.map((document) => document.source.document),
@@ -227,13 +255,18 @@ describe('readYamlDocuments', () => {
         ['items[0]', 'items[1]'],
       );
       const second = documents[1] as InputDocument;
-      const container = (second.value as { spec: { containers: object[] } }).spec.containers[0] as object;
-      assert.deepEqual(second.locate(container, 'image', ['spec', 'containers', 0, 'image']), { line: 18, column: 14 });
+      const container = (second.value as { spec: { containers: object[] } }).spec
+        .containers[0] as object;
+      assert.deepEqual(second.locate(container, 'image', ['spec', 'containers', 0, 'image']), {
+        line: 18,
+        column: 14,
+      });
     }
   });
 
   test('a List written in another layout is expanded after parsing', async () => {
-    const text = 'kind: List\napiVersion: v1\nitems: [{kind: Pod, apiVersion: v1, metadata: {name: a}}]\n';
+    const text =
+      'kind: List\napiVersion: v1\nitems: [{kind: Pod, apiVersion: v1, metadata: {name: a}}]\n';
     const { documents } = await readYaml(text);
     assert.equal(documents.length, 1);
     assert.equal(documents[0]?.source.itemPath, 'items[0]');
@@ -242,7 +275,11 @@ describe('readYamlDocuments', () => {
   test('alias bombs are refused', async () => {
     const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let level = 1; level < 10; level++) {
-      bomb.push(`${String.fromCharCode(97 + level)}: &${String.fromCharCode(97 + level)} [${Array(10).fill(`*${String.fromCharCode(96 + level)}`).join(', ')}]`);
+      bomb.push(
+        `${String.fromCharCode(97 + level)}: &${String.fromCharCode(97 + level)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + level)}`)
+          .join(', ')}]`,
+      );
     }
     const { documents, problems } = await readYaml(`${bomb.join('\n')}\n---\nkind: Pod\n`);
     assert.equal(documents.length, 1);

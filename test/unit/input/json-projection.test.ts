@@ -38,7 +38,11 @@ function project(value: unknown, selection: Projection | ProjectionSpec): unknow
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-    const sub = Object.hasOwn(spec, key) ? spec[key] : Object.hasOwn(spec, '*') ? spec['*'] : undefined;
+    const sub = Object.hasOwn(spec, key)
+      ? spec[key]
+      : Object.hasOwn(spec, '*')
+        ? spec['*']
+        : undefined;
     if (sub !== undefined) out[key] = project(child, sub as ProjectionSpec);
   }
   return out;
@@ -130,7 +134,9 @@ describe('JsonCursor: projections', () => {
       kind: 'Pod',
       apiVersion: 'v1',
       metadata: { name: 'a', uid: 'x', labels: { app: 'a', tier: { nested: [1, 2] } } },
-      spec: { containers: [{ name: 'c', image: 'nginx', env: [{ name: 'A' }] }, { image: 'redis' }] },
+      spec: {
+        containers: [{ name: 'c', image: 'nginx', env: [{ name: 'A' }] }, { image: 'redis' }],
+      },
       status: { phase: 'Running' },
     });
     assert.deepStrictEqual(parseWhole(text, node), {
@@ -147,7 +153,8 @@ describe('JsonCursor: projections', () => {
   test('records the line and column of positioned values', () => {
     const container = projection({ image: true }, { positions: ['image'] });
     const pod = projection({ spec: { containers: container } });
-    const text = '{\n  "spec": {\n    "containers": [\n      {"name": "x",\n        "image":   "nginx:1.27"}\n    ]\n  }\n}';
+    const text =
+      '{\n  "spec": {\n    "containers": [\n      {"name": "x",\n        "image":   "nginx:1.27"}\n    ]\n  }\n}';
     const value = parseWhole(text, pod) as { spec: { containers: object[] } };
     const position = positionsOf(value.spec.containers[0]);
     assert.ok(position?.image);
@@ -157,7 +164,19 @@ describe('JsonCursor: projections', () => {
   });
 
   test('property: a projected parse equals the projection of JSON.parse', () => {
-    const keys = fc.constantFrom('kind', 'metadata', 'name', 'labels', 'spec', 'containers', 'image', 'x', '', 'toString', '__proto__');
+    const keys = fc.constantFrom(
+      'kind',
+      'metadata',
+      'name',
+      'labels',
+      'spec',
+      'containers',
+      'image',
+      'x',
+      '',
+      'toString',
+      '__proto__',
+    );
     const value = fc.letrec((tie) => ({
       node: fc.oneof(
         { depthSize: 'small' },
@@ -191,28 +210,53 @@ describe('JsonCursor: agrees with JSON.parse', () => {
     const mutation = fc.record({
       position: fc.nat(),
       remove: fc.nat({ max: 3 }),
-      insert: fc.constantFrom('', '"', ',', '}', ']', '{', '[', ':', '\\', '0', '-', 'e', '.', ' ', '\n', '\u0001', 'x'),
+      insert: fc.constantFrom(
+        '',
+        '"',
+        ',',
+        '}',
+        ']',
+        '{',
+        '[',
+        ':',
+        '\\',
+        '0',
+        '-',
+        'e',
+        '.',
+        ' ',
+        '\n',
+        '\u0001',
+        'x',
+      ),
     });
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 3 }), mutation, (input, { position, remove, insert }) => {
-        const original = JSON.stringify(input, null, 1);
-        const at = position % (original.length + 1);
-        const text = Buffer.from(original.slice(0, at) + insert + original.slice(at + remove), 'utf8').toString('utf8');
-        let expected: unknown;
-        let accepted = true;
-        try {
-          expected = JSON.parse(text);
-        } catch {
-          accepted = false;
-        }
-        if (accepted) {
-          assert.deepStrictEqual(parseWhole(text), expected);
-          parseWhole(text, 'skip');
-        } else {
-          assert.throws(() => parseWhole(text), JsonSyntaxError);
-          assert.throws(() => parseWhole(text, 'skip'), JsonSyntaxError);
-        }
-      }),
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }),
+        mutation,
+        (input, { position, remove, insert }) => {
+          const original = JSON.stringify(input, null, 1);
+          const at = position % (original.length + 1);
+          const text = Buffer.from(
+            original.slice(0, at) + insert + original.slice(at + remove),
+            'utf8',
+          ).toString('utf8');
+          let expected: unknown;
+          let accepted = true;
+          try {
+            expected = JSON.parse(text);
+          } catch {
+            accepted = false;
+          }
+          if (accepted) {
+            assert.deepStrictEqual(parseWhole(text), expected);
+            parseWhole(text, 'skip');
+          } else {
+            assert.throws(() => parseWhole(text), JsonSyntaxError);
+            assert.throws(() => parseWhole(text, 'skip'), JsonSyntaxError);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });

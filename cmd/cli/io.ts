@@ -1,8 +1,10 @@
+import type { ByteChunks } from '#shared/input/byte-source.ts';
+
 /** What a command may touch, passed in so tests can run commands in-process. */
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  stdin?: AsyncIterable<Buffer | string>;
+  stdin?: ByteChunks;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   env: Readonly<Record<string, string | undefined>>;

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
+
+// The deliverables as they ship: esbuild bundles run on their own, and osls turns serverless.yml into a
+// CloudFormation template and one zip per function, offline and without AWS credentials.
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dist = join(root, 'dist');
+const osls = join(root, 'node_modules/osls/bin/serverless.js');
+
+interface Template {
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+}
+
+describe('bundles and packaging', () => {
+  let scratch: string;
+  before(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'pullwarden-package-'));
+    await buildArtifacts(await listArtifacts(root, dist), root);
+  });
+  after(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  test('builds one bundle per function and per binary', async () => {
+    const names = (await listArtifacts(root, dist)).map((artifact) => artifact.name);
+    assert.deepEqual(names, ['functions/drift-report', 'pullwarden', 'pullwarden-node']);
+  });
+
+  test('the pullwarden bundle evaluates the examples, with parser threads loaded from beside it', async () => {
+    const bundle = join(dist, 'pullwarden/pullwarden.mjs');
+    const version = await run(process.execPath, [bundle, 'version']);
+    assert.match(version.stdout, /^pullwarden \d+\.\d+\.\d+ /);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        bundle,
+        'drift',
+        'examples/manifests',
+        '--config',
+        'examples/pullwarden.yaml',
+        '--format',
+        'json',
+        '--fail-on',
+        'never',
+        '--threads',
+        '2',
+      ],
+      { cwd: root, maxBuffer: 16 << 20 },
+    );
+    const report = JSON.parse(stdout) as { findings: { ruleId: string }[] };
+    const rules = new Set(report.findings.map((finding) => finding.ruleId));
+    for (const rule of ['PW001', 'PW002', 'PW003', 'PW004', 'PW005', 'PW006', 'PW007', 'PW008'])
+      assert.ok(rules.has(rule), rule);
+  });
+
+  test('the pullwarden-node bundle answers version and rejects unknown commands with exit 2', async () => {
+    const bundle = join(dist, 'pullwarden-node/pullwarden-node.mjs');
+    assert.match(
+      (await run(process.execPath, [bundle, 'version'])).stdout,
+      /^pullwarden-node \d+\.\d+\.\d+ /,
+    );
+    await assert.rejects(
+      run(process.execPath, [bundle, 'no-such-command']),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(error.stderr, /unknown command "no-such-command"/);
+        return true;
+      },
+    );
+  });
+
+  test('the drift-report bundle handles an HTTP API event end to end', async () => {
+    const module = (await import(
+      pathToFileURL(join(dist, 'functions/drift-report/index.mjs')).href
+    )) as {
+      handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+    };
+    const event = {
+      version: '2.0',
+      routeKey: 'POST /v1/drift',
+      rawPath: '/v1/drift',
+      headers: { 'content-type': 'application/yaml' },
+      queryStringParameters: { format: 'json' },
+      isBase64Encoded: false,
+      body: 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "busybox:latest"}]\n',
+    };
+    const context = {
+      functionName: 'driftReport',
+      awsRequestId: 'test-request',
+      getRemainingTimeInMillis: () => 10_000,
+    };
+    const response = await module.handler(event, context);
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(
+      (JSON.parse(response.body) as { findings: { ruleId: string }[] }).findings.map(
+        (finding) => finding.ruleId,
+      ),
+      ['PW001'],
+    );
+  });
+
+  test('osls packages serverless.yml offline into a template with arm64 nodejs24.x functions', async () => {
+    const output = join(scratch, 'serverless');
+    const env = {
+      ...process.env,
+      HOME: scratch,
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: '',
+    };
+    await run(process.execPath, [osls, 'package', '--stage', 'ci', '--package', output], {
+      cwd: root,
+      env,
+      maxBuffer: 16 << 20,
+    });
+    const template = JSON.parse(
+      await readFile(join(output, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as Template;
+    const fn = template.Resources.DriftReportLambdaFunction;
+    assert.ok(fn !== undefined);
+    assert.equal(fn.Type, 'AWS::Lambda::Function');
+    assert.equal(fn.Properties.Runtime, 'nodejs24.x');
+    assert.deepEqual(fn.Properties.Architectures, ['arm64']);
+    assert.equal(fn.Properties.Handler, 'dist/functions/drift-report/index.handler');
+    const variables = (fn.Properties.Environment as { Variables: Record<string, string> })
+      .Variables;
+    assert.equal(variables.PULLWARDEN_CONFIG_PARAMETER, '/pullwarden/ci/config');
+    assert.equal(
+      template.Resources.HttpApiRoutePostV1Drift?.Properties.AuthorizationType,
+      'AWS_IAM',
+    );
+    assert.equal(template.Resources.PullwardenConfigParameter?.Type, 'AWS::SSM::Parameter');
+
+    // The function may read its own parameter and nothing else from SSM.
+    const role = template.Resources.IamRoleLambdaExecution?.Properties as {
+      Policies: {
+        PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] };
+      }[];
+    };
+    const ssm = role.Policies.flatMap((policy) => policy.PolicyDocument.Statement).filter(
+      (statement) => [statement.Action].flat().some((action) => action.startsWith('ssm:')),
+    );
+    assert.deepEqual(
+      ssm.flatMap((statement) => [statement.Action].flat()),
+      ['ssm:GetParameter'],
+    );
+    assert.match(JSON.stringify(ssm[0]?.Resource), /parameter\/pullwarden\/ci\/config"/);
+
+    // Only the function's own bundle goes into its zip.
+    const { stdout } = await run('unzip', ['-Z1', join(output, 'driftReport.zip')]);
+    assert.deepEqual(stdout.trim().split('\n').sort(), [
+      'dist/functions/drift-report/index.mjs',
+      'dist/functions/drift-report/index.mjs.LEGAL.txt',
+      'dist/functions/drift-report/index.mjs.map',
+    ]);
+  });
+});
