@@ -1,8 +1,9 @@
 import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
-import { ConfigError, loadConfig } from '#shared/config/load.ts';
+import { ConfigError, discoverConfig, loadConfig } from '#shared/config/load.ts';
 import {
   type DriftReport,
   RULE_IDS,
@@ -25,7 +26,9 @@ Evaluates image pull policies of Kubernetes manifests and cluster dumps.
 Paths are files, directories (searched for *.yaml, *.yml, *.json) or - for stdin.
 
 Options:
-  -c, --config <file>       pullwarden.yaml to use (default: $PULLWARDEN_CONFIG, else built-in defaults)
+  -c, --config <file>       pullwarden.yaml to use (default: $PULLWARDEN_CONFIG, else the first
+                            pullwarden.yaml in or above the inputs' directory, up to the repository
+                            root, else built-in defaults)
   -f, --format <format>     text (default), json, sarif or markdown
   -o, --output <file>       write the report to a file instead of stdout
       --fail-on <level>     exit 1 on findings at or above: info, warning (default), error, never
@@ -163,7 +166,18 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
 
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig(values.config ?? io.env.PULLWARDEN_CONFIG);
+    const configPath =
+      values.config ??
+      io.env.PULLWARDEN_CONFIG ??
+      (await discoverConfig(positionals.filter((path) => path !== STDIN)));
+    if (
+      configPath !== undefined &&
+      values.config === undefined &&
+      (values.verbose || io.stderrIsTTY)
+    ) {
+      io.stderr.write(`pullwarden: using configuration ${relative(process.cwd(), configPath)}\n`);
+    }
+    config = await loadConfig(configPath);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr.write(`pullwarden: ${error.message}\n`);

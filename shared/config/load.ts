@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { type Config, configSchema, DEFAULT_CONFIG } from './schema.ts';
 
@@ -85,4 +86,55 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
     throw new ConfigError(path, [{ path: '', message: reason }]);
   }
   return parseConfig(text, path);
+}
+
+/** Names a configuration file may have when it is found rather than given. */
+export const CONFIG_FILE_NAMES = [
+  'pullwarden.yaml',
+  'pullwarden.yml',
+  '.pullwarden.yaml',
+  '.pullwarden.yml',
+];
+
+/**
+ * Finds the configuration that applies to `paths`: the first pullwarden.yaml in their common directory or
+ * above it, stopping at the repository root (a directory holding `.git`) or the filesystem root.
+ */
+export async function discoverConfig(
+  paths: readonly string[],
+  cwd = process.cwd(),
+): Promise<string | undefined> {
+  if (paths.length === 0) return undefined;
+  const directories = await Promise.all(
+    paths.map(async (path) => {
+      const absolute = resolve(cwd, path);
+      const info = await stat(absolute).catch(() => undefined);
+      return info?.isDirectory() === true ? absolute : dirname(absolute);
+    }),
+  );
+  let directory = directories.reduce(commonDirectory);
+  for (;;) {
+    for (const name of CONFIG_FILE_NAMES) {
+      const candidate = join(directory, name);
+      if ((await stat(candidate).catch(() => undefined))?.isFile() === true) return candidate;
+    }
+    if (
+      await stat(join(directory, '.git')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return undefined;
+    const parent = dirname(directory);
+    if (parent === directory) return undefined;
+    directory = parent;
+  }
+}
+
+function commonDirectory(a: string, b: string): string {
+  const left = a.split(sep);
+  const right = b.split(sep);
+  let shared = 0;
+  while (shared < left.length && shared < right.length && left[shared] === right[shared]) shared++;
+  return left.slice(0, shared).join(sep) || sep;
 }

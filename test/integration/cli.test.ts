@@ -52,11 +52,13 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-const EXAMPLES = ['drift', 'examples/manifests', '--config', 'examples/pullwarden.yaml'];
+// examples/pullwarden.yaml sits above examples/manifests/, so it is found without --config.
+const EXAMPLES = ['drift', 'examples/manifests/'];
 
 describe('pullwarden drift on the examples', () => {
-  test('finds every rule PW001–PW008 and exits 1', async () => {
-    const run = await pullwarden([...EXAMPLES, '--format', 'json']);
+  test('finds every rule PW001–PW008 and exits 1, with the configuration found above the inputs', async () => {
+    const run = await pullwarden([...EXAMPLES, '--format', 'json', '--verbose']);
+    assert.match(run.stderr, /using configuration examples\/pullwarden\.yaml/);
     assert.equal(run.code, 1, run.stderr);
     const report = JSON.parse(run.stdout) as {
       kind: string;
