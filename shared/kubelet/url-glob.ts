@@ -83,7 +83,11 @@ function compileLabel(pattern: string): RegExp | undefined {
 }
 
 function escapeLiteral(char: string): string {
-  return char.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  return char.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
+
+function escapeClassMember(char: string): string {
+  return char.replace(/[\\^\]-]/g, '\\$&');
 }
 
 // `[` [`^`] { char | char `-` char }+ `]`, with `\` escapes, as filepath.Match defines it.
@@ -115,8 +119,8 @@ function characterClass(
     }
     body +=
       high === low
-        ? escapeLiteral(low.char)
-        : `${escapeLiteral(low.char)}-${escapeLiteral(high.char)}`;
+        ? escapeClassMember(low.char)
+        : `${escapeClassMember(low.char)}-${escapeClassMember(high.char)}`;
     ranges++;
   }
   return { source: `[${negated ? '^/' : ''}${body}]`, next: i + 1 };
