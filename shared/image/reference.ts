@@ -366,13 +366,17 @@ function parse(input: string): ImageReference {
   };
 }
 
+// Go's familiarizeName drops `docker.io/` unconditionally; here the short form must parse back to the same
+// name, so Docker Hub paths whose first segment reads as a registry ("a.b/c", "localhost/c") keep
+// `docker.io/`, and an official image named by 64 hex digits (an image ID on its own) keeps `library/`.
 function familiarNameOf(registry: string, repository: string): string {
   if (registry !== DOCKER_HUB) return `${registry}/${repository}`;
   if (repository.startsWith(OFFICIAL_REPOSITORY_PREFIX)) {
     const rest = repository.slice(OFFICIAL_REPOSITORY_PREFIX.length);
-    if (!rest.includes('/')) return rest;
+    if (!rest.includes('/') && !SIXTY_FOUR_HEX.test(rest)) return rest;
   }
-  return repository;
+  const firstSegment = repository.slice(0, repository.indexOf('/'));
+  return isDomainSegment(firstSegment) ? `${registry}/${repository}` : repository;
 }
 
 /** Parses and normalises an image reference; throws `ImageReferenceError`. */

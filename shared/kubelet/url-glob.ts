@@ -21,9 +21,14 @@ function parseSchemeless(text: string): SchemelessUrl | undefined {
   const userinfo = authority.lastIndexOf('@');
   if (userinfo !== -1) authority = authority.slice(userinfo + 1);
   const { host, port } = splitHostPort(authority);
-  if (/[\s%]/.test(host)) return undefined;
+  // url.Parse refuses these, so the kubelet never matches such a pattern or image.
+  if (INVALID_HOST_CHARACTER.test(host) || !/^[0-9]*$/.test(port)) return undefined;
   return { labels: host.split('.'), port, path };
 }
+
+// Go's url.Parse accepts in a host only letters, digits, non-ASCII text and -_.~!$&'()*+,;=:[]<>"
+// (percent escapes aside, which registry names never need).
+const INVALID_HOST_CHARACTER = /[^A-Za-z0-9\u0080-\uffff\-_.~!$&'()*+,;=:[\]<>"]/u;
 
 // net.SplitHostPort semantics: a host without a port keeps the whole authority and an empty port.
 function splitHostPort(authority: string): { host: string; port: string } {
