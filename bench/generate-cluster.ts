@@ -8,6 +8,8 @@
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { stringify as stringifyYaml } from 'yaml';
+import { parseImageReference } from '#shared/image/reference.ts';
+import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 
 export type DumpFormat = 'kubectl-json' | 'compact-json' | 'kubectl-yaml';
 
@@ -377,19 +379,10 @@ function containerSpec(plan: ContainerPlan, dice: Dice, withPolicy: boolean): Ku
       },
     ],
   };
-  if (withPolicy) spec.imagePullPolicy = plan.policy ?? defaultPolicyOf(plan.image);
+  if (withPolicy)
+    spec.imagePullPolicy = plan.policy ?? defaultPullPolicy(parseImageReference(plan.image));
   else if (plan.policy !== undefined) spec.imagePullPolicy = plan.policy;
   return spec;
-}
-
-/** What the API server stores when the author left the policy out. */
-function defaultPolicyOf(image: string): string {
-  const last = image.slice(image.lastIndexOf('/') + 1);
-  const name = last.split('@')[0] as string;
-  const hasDigest = last.includes('@');
-  const tag = name.includes(':') ? name.slice(name.indexOf(':') + 1) : undefined;
-  if (tag === 'latest' || (tag === undefined && !hasDigest)) return 'Always';
-  return 'IfNotPresent';
 }
 
 function podTemplate(

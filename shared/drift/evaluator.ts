@@ -1,6 +1,6 @@
 import type { Config } from '#shared/config/schema.ts';
 import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
-import { anyGlobMatches, globMatches } from '#shared/text/glob.ts';
+import { globMatches } from '#shared/text/glob.ts';
 import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
 import {
   compareSeverity,
@@ -382,11 +382,10 @@ export class DriftEvaluator {
         !globMatches(suppression.container, finding.container.name)
       )
         continue;
-      if (
-        suppression.image !== undefined &&
-        !anyGlobMatches([finding.image, this.reference(finding.image).canonical], suppression.image)
-      ) {
-        continue;
+      const imageGlob = suppression.image;
+      if (imageGlob !== undefined) {
+        const forms = [finding.image, this.reference(finding.image).canonical];
+        if (!forms.some((image) => globMatches(imageGlob, image))) continue;
       }
       return suppression.reason;
     }

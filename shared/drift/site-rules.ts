@@ -44,15 +44,6 @@ function baseFinding(
   };
 }
 
-function repositoryOnly(reference: ImageReference): string {
-  const familiar = reference.familiar;
-  const cut = familiar.search(/[@]/);
-  const withoutDigest = cut === -1 ? familiar : familiar.slice(0, cut);
-  return reference.tag === undefined
-    ? withoutDigest
-    : withoutDigest.slice(0, -(reference.tag.length + 1));
-}
-
 function policyText(site: ImageSite, effective: PullPolicy): string {
   return site.policy === undefined
     ? `imagePullPolicy is omitted, so Kubernetes sets ${effective}`
@@ -161,7 +152,7 @@ export function evaluateSite(
   const findings: Finding[] = [];
   const defaulted = defaultPullPolicy(reference);
   const effective = site.policy ?? defaulted;
-  const repo = repositoryOnly(reference);
+  const repo = reference.familiarName;
   const namespace = context.workload.namespace;
 
   if (isFloatingLatest(reference)) {

@@ -52,15 +52,3 @@ export function streamSource(stream: ByteChunks): ByteSource {
     },
   };
 }
-
-/** Reads a whole source as text (for formats parsed in one piece). */
-export async function readAllText(source: ByteSource): Promise<string> {
-  const chunks: Buffer[] = [];
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(1 << 16);
-    const count = await source.read(chunk, 0, chunk.length);
-    if (count === 0) break;
-    chunks.push(chunk.subarray(0, count));
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

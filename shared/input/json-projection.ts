@@ -287,7 +287,7 @@ export class JsonCursor {
     // No closures in here: a captured local lives on the heap and slows every update of it.
     for (;;) {
       if (pos >= end) this.stopSkip(undefined, pos, line, lineStart);
-      let byte = bytes[pos] as number;
+      const byte = bytes[pos] as number;
       // Whitespace: runs of spaces after each newline in indented dumps.
       if (byte <= 0x20) {
         if (byte === 0x20) {
@@ -310,28 +310,12 @@ export class JsonCursor {
         case EXPECT_VALUE:
         case EXPECT_VALUE_OR_CLOSE:
           if (byte === 0x22) {
-            pos++;
-            for (;;) {
-              while (pos < end) {
-                byte = bytes[pos] as number;
-                if (STRING_PLAIN[byte] !== 1) break;
-                pos++;
-              }
-              if (pos >= end) this.stopSkip(undefined, pos, line, lineStart);
-              if (byte === 0x22) break;
-              if (byte === 0x5c) {
-                this.pos = pos;
-                pos = this.escapeEnd(pos);
-                continue;
-              }
-              this.stopSkip(
-                `unescaped control character ${describeByte(byte)} in string`,
-                pos,
-                line,
-                lineStart,
-              );
-            }
-            pos++;
+            // A string holds no newline, so the line stays as it is.
+            this.pos = pos;
+            this.line = line;
+            this.lineStart = lineStart;
+            this.skipString();
+            pos = this.pos;
             state = AFTER_VALUE;
           } else if (byte === 0x7b) {
             if (depth >= MAX_DEPTH)
@@ -373,28 +357,12 @@ export class JsonCursor {
         case EXPECT_KEY_OR_CLOSE:
         case EXPECT_KEY:
           if (byte === 0x22) {
-            pos++;
-            for (;;) {
-              while (pos < end) {
-                byte = bytes[pos] as number;
-                if (STRING_PLAIN[byte] !== 1) break;
-                pos++;
-              }
-              if (pos >= end) this.stopSkip(undefined, pos, line, lineStart);
-              if (byte === 0x22) break;
-              if (byte === 0x5c) {
-                this.pos = pos;
-                pos = this.escapeEnd(pos);
-                continue;
-              }
-              this.stopSkip(
-                `unescaped control character ${describeByte(byte)} in string`,
-                pos,
-                line,
-                lineStart,
-              );
-            }
-            pos++;
+            // A string holds no newline, so the line stays as it is.
+            this.pos = pos;
+            this.line = line;
+            this.lineStart = lineStart;
+            this.skipString();
+            pos = this.pos;
             state = EXPECT_COLON;
           } else if (byte === 0x7d && state === EXPECT_KEY_OR_CLOSE) {
             depth--;

@@ -22,12 +22,6 @@ export function globMatches(glob: string, value: string): boolean {
   return globToRegExp(glob).test(value);
 }
 
-/** True when `glob` matches any of `values`. */
-export function anyGlobMatches(values: readonly string[], glob: string): boolean {
-  for (const value of values) if (globMatches(glob, value)) return true;
-  return false;
-}
-
 /** True when any of `globs` matches `value`. */
 export function matchesAnyGlob(globs: readonly string[], value: string): boolean {
   for (const glob of globs) if (globMatches(glob, value)) return true;

@@ -3,13 +3,10 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseRunningImageId, type RunningImageId } from '#shared/image/image-id.ts';
 import { ImageReferenceError } from '#shared/image/reference.ts';
+import { assertReferenceError, short } from '../../support/image-reference.ts';
 
 const HEX = 'ab'.repeat(32);
 const SHA = `sha256:${HEX}`;
-
-function short(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
-}
 
 describe('parseRunningImageId: the shapes runtimes report', () => {
   const cases: [string, RunningImageId | undefined][] = [
@@ -63,14 +60,7 @@ describe('parseRunningImageId: garbage', () => {
       assert.throws(
         () => parseRunningImageId(input),
         (error: unknown) => {
-          assert.ok(error instanceof ImageReferenceError);
-          assert.equal(error.input, input);
-          assert.equal(error.offset, offset, error.message);
-          assert.ok(error.reason.includes(reason), `reason "${error.reason}" mentions "${reason}"`);
-          assert.equal(
-            error.message,
-            `invalid image reference "${input}": ${error.reason} at offset ${offset}`,
-          );
+          assertReferenceError(error, { input, offset, reason });
           return true;
         },
       );

@@ -13,6 +13,7 @@ import {
   tryParseImageReference,
 } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
+import { assertReferenceError, short } from '../../support/image-reference.ts';
 
 const HEX64 = '0123456789abcdef'.repeat(4);
 const SHA = `sha256:${HEX64}`;
@@ -33,10 +34,6 @@ const FIELDS = [
 
 function fieldsOf(reference: ImageReference): Fields {
   return Object.fromEntries(FIELDS.map((field) => [field, reference[field]])) as Fields;
-}
-
-function short(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
 }
 
 /** Every field spelled out, so a row reads as the parse result it expects. */
@@ -523,14 +520,7 @@ describe('parseImageReference: rejected references', () => {
   for (const [input, offset, reason] of REJECTED) {
     it(`rejects ${short(input)} at offset ${offset}`, () => {
       const error = tryParseImageReference(input);
-      assert.ok(error instanceof ImageReferenceError, 'tryParseImageReference returns the error');
-      assert.equal(error.input, input);
-      assert.equal(error.offset, offset, error.message);
-      assert.ok(error.reason.includes(reason), `reason "${error.reason}" mentions "${reason}"`);
-      assert.equal(
-        error.message,
-        `invalid image reference "${input}": ${error.reason} at offset ${offset}`,
-      );
+      assertReferenceError(error, { input, offset, reason });
       assert.throws(
         () => parseImageReference(input),
         (thrown: unknown) =>
