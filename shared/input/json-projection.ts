@@ -440,33 +440,14 @@ export class JsonCursor {
 
   /** Builds an object with every key. */
   private wholeObject(): Record<string, unknown> {
-    this.enter();
-    this.pos++;
     const result: Record<string, unknown> = {};
-    let next = this.peek();
-    if (next === 0x7d) {
-      this.pos++;
-      this.depth--;
-      return result;
-    }
-    for (;;) {
-      if (next !== 0x22) this.unexpectedKey(next);
+    if (!this.open(0x7d)) return result;
+    do {
+      this.keyStart();
       const key = this.string();
       this.expect(0x3a, '":"');
       assign(result, key, this.value(true));
-      next = this.peek();
-      if (next === 0x2c) {
-        this.pos++;
-        next = this.peek();
-        continue;
-      }
-      if (next === 0x7d) {
-        this.pos++;
-        break;
-      }
-      this.unexpectedAfterMember(next);
-    }
-    this.depth--;
+    } while (this.another(0x7d));
     return result;
   }
 
@@ -475,19 +456,12 @@ export class JsonCursor {
    * and unselected values are skipped, so most members cost one pass over their bytes.
    */
   private projectedObject(node: ProjectionNode): Record<string, unknown> {
-    this.enter();
-    this.pos++;
     const bytes = this.bytes;
     const result: Record<string, unknown> = {};
     let positions: PositionTable | undefined;
-    let next = this.peek();
-    if (next === 0x7d) {
-      this.pos++;
-      this.depth--;
-      return result;
-    }
-    for (;;) {
-      if (next !== 0x22) this.unexpectedKey(next);
+    if (!this.open(0x7d)) return result;
+    do {
+      this.keyStart();
       const keyStart = this.pos + 1;
       const hash = this.skipKeyHashing();
       const keyEnd = this.pos - 1;
@@ -513,32 +487,46 @@ export class JsonCursor {
       } else {
         this.skip();
       }
-      next = this.peek();
-      if (next === 0x2c) {
-        this.pos++;
-        next = this.peek();
-        continue;
-      }
-      if (next === 0x7d) {
-        this.pos++;
-        break;
-      }
-      this.unexpectedAfterMember(next);
-    }
-    this.depth--;
+    } while (this.another(0x7d));
     if (positions !== undefined)
       Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
     return result;
   }
 
-  private unexpectedKey(next: number): never {
-    if (next === -1) this.truncated();
-    return this.fail(`expected a string key but found ${describeByte(next)}`);
+  /** Steps into an object or array; false (and stepped out again) when it is empty. */
+  private open(close: number): boolean {
+    this.enter();
+    this.pos++;
+    if (this.peek() !== close) return true;
+    this.pos++;
+    this.depth--;
+    return false;
   }
 
-  private unexpectedAfterMember(next: number): never {
+  /** After a member or element: true when another follows, false after the closing bracket. */
+  private another(close: number): boolean {
+    const next = this.peek();
+    if (next === 0x2c) {
+      this.pos++;
+      return true;
+    }
+    if (next === close) {
+      this.pos++;
+      this.depth--;
+      return false;
+    }
     if (next === -1) this.truncated();
-    return this.fail(`expected "," or "}" but found ${describeByte(next)}`);
+    return this.fail(
+      `expected "," or "${String.fromCharCode(close)}" but found ${describeByte(next)}`,
+    );
+  }
+
+  /** Checks that a member starts with its key's opening quote. */
+  private keyStart(): void {
+    const next = this.peek();
+    if (next === 0x22) return;
+    if (next === -1) this.truncated();
+    this.fail(`expected a string key but found ${describeByte(next)}`);
   }
 
   /** Re-scans whitespace from `before` to find where the value began (cheap: only for positioned keys). */
@@ -558,30 +546,10 @@ export class JsonCursor {
   }
 
   private array(selection: Projection): unknown[] {
-    this.enter();
-    this.pos++;
     const result: unknown[] = [];
-    let next = this.peek();
-    if (next === 0x5d) {
-      this.pos++;
-      this.depth--;
-      return result;
-    }
-    for (;;) {
-      result.push(this.value(selection));
-      next = this.peek();
-      if (next === 0x2c) {
-        this.pos++;
-        continue;
-      }
-      if (next === 0x5d) {
-        this.pos++;
-        break;
-      }
-      if (next === -1) this.truncated();
-      this.fail(`expected "," or "]" but found ${describeByte(next)}`);
-    }
-    this.depth--;
+    if (!this.open(0x5d)) return result;
+    do result.push(this.value(selection));
+    while (this.another(0x5d));
     return result;
   }
 
