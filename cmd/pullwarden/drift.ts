@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,7 +72,6 @@ function humanBytes(bytes: number): string {
 }
 
 function progressReporter(io: CommandIo): { update(progress: Progress): void; clear(): void } {
-  const sizes = new Map<string, number | undefined>();
   let last = 0;
   let shown = false;
   return {
@@ -81,16 +79,7 @@ function progressReporter(io: CommandIo): { update(progress: Progress): void; cl
       const now = Date.now();
       if (now - last < 100) return;
       last = now;
-      if (!sizes.has(progress.file)) {
-        let size: number | undefined;
-        try {
-          size = progress.file === STDIN ? undefined : statSync(progress.file).size;
-        } catch {
-          size = undefined;
-        }
-        sizes.set(progress.file, size);
-      }
-      const size = sizes.get(progress.file);
+      const size = progress.size;
       const share =
         size === undefined || size === 0
           ? ''

@@ -15,6 +15,8 @@ export interface Progress {
   file: string;
   bytes: number;
   documents: number;
+  /** The input's size when known (regular files). */
+  size: number | undefined;
 }
 
 export interface DriftRunOptions extends EvaluationOptions {
@@ -63,7 +65,7 @@ export async function runDrift(
     for (const file of files) {
       let documents = 0;
       const progress = (bytes: number): void =>
-        options.onProgress?.({ file: file.name, bytes, documents });
+        options.onProgress?.({ file: file.name, bytes, documents, size: file.size });
       const sink: DocumentSink = {
         document(document) {
           documents++;

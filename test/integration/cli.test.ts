@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { main } from '#cmd/pullwarden/main.ts';
 import { RULE_IDS } from '#shared/drift/model.ts';
 import { validateSarif } from '../support/sarif-validator.ts';
 
@@ -213,5 +215,48 @@ describe('pullwarden drift input handling', () => {
   test('version and help', async () => {
     assert.match((await pullwarden(['version'])).stdout, /^pullwarden \d+\.\d+\.\d+ \(node v24\./);
     assert.match((await pullwarden(['drift', '--help'])).stdout, /Exit codes: 0/);
+  });
+});
+
+describe('pullwarden drift progress', () => {
+  // In-process, so stderr can claim to be a terminal.
+  async function runWithTerminal(args: readonly string[], stderrIsTTY: boolean): Promise<string> {
+    let stderr = '';
+    const capture = (onText: (text: string) => void) =>
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          onText(chunk.toString('utf8'));
+          done();
+        },
+      });
+    const code = await main(['drift', ...args, '--fail-on', 'never', '--format', 'json'], {
+      stdout: capture(() => undefined),
+      stderr: capture((text) => {
+        stderr += text;
+      }),
+      stdoutIsTTY: false,
+      stderrIsTTY,
+      env: {},
+    });
+    assert.equal(code, 0, stderr);
+    return stderr;
+  }
+  const dump = join(root, 'examples/manifests/cluster-dump.json');
+
+  test('shows bytes, share and objects read on a terminal, then clears the line', async () => {
+    const stderr = await runWithTerminal([dump], true);
+    const clearLine = '\r\u001b[2K';
+    assert.ok(stderr.includes(`${clearLine}reading `), 'rewrites one terminal line');
+    assert.match(
+      stderr,
+      /reading .*cluster-dump\.json: [\d.]+ (B|KiB) \/ [\d.]+ KiB \(\d+%\), \d+ objects/,
+    );
+    assert.ok(stderr.endsWith(clearLine), 'the progress line is cleared before the report');
+  });
+
+  test('stays quiet when stderr is not a terminal, unless asked', async () => {
+    assert.equal(await runWithTerminal([dump], false), '');
+    assert.match(await runWithTerminal([dump, '--progress'], false), /reading /);
+    assert.doesNotMatch(await runWithTerminal([dump, '--no-progress'], true), /reading /);
   });
 });
