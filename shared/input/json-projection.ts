@@ -310,12 +310,7 @@ export class JsonCursor {
         case EXPECT_VALUE:
         case EXPECT_VALUE_OR_CLOSE:
           if (byte === 0x22) {
-            // A string holds no newline, so the line stays as it is.
-            this.pos = pos;
-            this.line = line;
-            this.lineStart = lineStart;
-            this.skipString();
-            pos = this.pos;
+            pos = this.skipStringAt(pos, line, lineStart);
             state = AFTER_VALUE;
           } else if (byte === 0x7b) {
             if (depth >= MAX_DEPTH)
@@ -357,12 +352,7 @@ export class JsonCursor {
         case EXPECT_KEY_OR_CLOSE:
         case EXPECT_KEY:
           if (byte === 0x22) {
-            // A string holds no newline, so the line stays as it is.
-            this.pos = pos;
-            this.line = line;
-            this.lineStart = lineStart;
-            this.skipString();
-            pos = this.pos;
+            pos = this.skipStringAt(pos, line, lineStart);
             state = EXPECT_COLON;
           } else if (byte === 0x7d && state === EXPECT_KEY_OR_CLOSE) {
             depth--;
@@ -420,6 +410,15 @@ export class JsonCursor {
         return;
       }
     }
+  }
+
+  /** skipString() from the skip loop's locals; a string holds no newline, so the line is unchanged. */
+  private skipStringAt(pos: number, line: number, lineStart: number): number {
+    this.pos = pos;
+    this.line = line;
+    this.lineStart = lineStart;
+    this.skipString();
+    return this.pos;
   }
 
   private stopSkip(reason: string | undefined, at: number, line: number, lineStart: number): never {
