@@ -17,7 +17,12 @@ export interface Artifact {
   readonly name: string;
   readonly entryPoints: Readonly<Record<string, string>>;
   readonly outdir: string;
+  /** Packages left out of the bundle because the runtime provides them. */
+  readonly external?: readonly string[];
 }
+
+// The nodejs24.x Lambda runtime ships AWS SDK v3; bundling it again would triple every function.
+const LAMBDA_RUNTIME_PACKAGES = ['@aws-sdk/*'];
 
 export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): Promise<Artifact[]> {
   const artifacts: Artifact[] = [];
@@ -29,6 +34,7 @@ export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): P
         name: `functions/${entry.name}`,
         entryPoints: { index: handler },
         outdir: join(outdir, 'functions', entry.name),
+        external: LAMBDA_RUNTIME_PACKAGES,
       });
     }
   }
@@ -76,6 +82,7 @@ export async function buildArtifacts(
       banner: { js: REQUIRE_SHIM },
       metafile: true,
       logLevel: 'silent',
+      external: [...(artifact.external ?? [])],
     };
     const result = await build(options);
     if (result.warnings.length > 0) {

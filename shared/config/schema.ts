@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
 import { tryParseImageReference } from '#shared/image/reference.ts';
+import { WEBHOOK_SOURCES, type WebhookSource } from '#shared/intake/model.ts';
+import { tagFilterSchema } from '#shared/prepull/tag-filter.ts';
+import { secretRefSchema } from './secret-ref.ts';
 
 /** The kubelet's `imagePullCredentialsVerificationPolicy` values (KEP-2535). */
 export const VERIFICATION_POLICIES = [
@@ -57,6 +60,104 @@ const suppression = z
     'a suppression must narrow by at least one of rules, namespace, workload, container, image',
   );
 
+const hostName = nonEmpty.regex(
+  /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]+)?$/,
+  'must be a registry host, optionally with a port, e.g. registry.example.com:5000',
+);
+
+/** `registry/repository` globs: `*` stays within a path segment, `**` crosses segments. */
+const imagePattern = nonEmpty.refine((value) => {
+  const host = value.split('/')[0] ?? '';
+  return value.includes('/') && (/[.:*]/.test(host) || host === 'localhost');
+}, 'must be a fully qualified repository pattern such as "registry.example.com/team/*" or "docker.io/library/nginx"');
+
+const registryEndpoint = z.strictObject({
+  host: hostName,
+  /** Base URL when it differs from https://<host> (a mirror, or plain HTTP on loopback). */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  username: nonEmpty.optional(),
+  password: secretRefSchema.optional(),
+});
+
+const webhookSource = z.strictObject({
+  /** Shared secret compared with a header (distribution, harbor, acr) or the URL (dockerhub, quay, gar). */
+  token: secretRefSchema.optional(),
+  /** Header that carries `token`; defaults to Authorization. */
+  header: nonEmpty.optional(),
+  /** HMAC key (github) or event secret (artifactory). */
+  secret: secretRefSchema.optional(),
+  /** artifactory: X-JFrog-Event-Auth holds the secret itself (plain) or an HMAC of the body. */
+  signing: z.enum(['plain', 'hmac']).optional(),
+  /** The registry host pulls use, when the payload names another (or none). */
+  registryHost: hostName.optional(),
+  /** artifactory: how Docker names map to repositories: host/<repoKey>/<image>, <repoKey>.host/<image>, host/<image>. */
+  repositoryLayout: z.enum(['path', 'subdomain', 'host']).optional(),
+  /** gar: verify the Pub/Sub push OIDC token. */
+  oidc: z
+    .strictObject({
+      audience: nonEmpty,
+      issuers: z
+        .array(nonEmpty)
+        .min(1)
+        .default(['accounts.google.com', 'https://accounts.google.com']),
+      jwksUri: z.url({ protocol: /^https?$/ }).optional(),
+      jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+      email: nonEmpty.optional(),
+    })
+    .optional(),
+});
+export type WebhookSourceSettings = z.infer<typeof webhookSource>;
+
+/** What each source must be configured with to verify deliveries. */
+const SOURCE_REQUIREMENTS: Record<
+  WebhookSource,
+  (settings: WebhookSourceSettings) => string | undefined
+> = {
+  distribution: (s) =>
+    s.token === undefined ? 'needs token (the header value the registry sends)' : undefined,
+  harbor: (s) => (s.token === undefined ? 'needs token (the auth_header Harbor sends)' : undefined),
+  acr: (s) => (s.token === undefined ? 'needs token (the custom header value)' : undefined),
+  dockerhub: (s) =>
+    s.token === undefined ? 'needs token (secret part of the webhook URL)' : undefined,
+  quay: (s) => (s.token === undefined ? 'needs token (secret part of the webhook URL)' : undefined),
+  github: (s) => (s.secret === undefined ? 'needs secret (the webhook secret)' : undefined),
+  artifactory: (s) =>
+    s.secret === undefined ? 'needs secret (the webhook secret token)' : undefined,
+  gar: (s) => (s.token === undefined && s.oidc === undefined ? 'needs token or oidc' : undefined),
+};
+
+const ssmExecutor = z.strictObject({
+  /** EC2 tag that selects the node group's instances. */
+  targetTag: z.strictObject({ key: nonEmpty, value: nonEmpty }),
+  document: nonEmpty.default('pullwarden-prepull'),
+  maxConcurrency: nonEmpty.regex(/^\d+%?$/, 'must be a number or a percentage').default('10%'),
+  maxErrors: nonEmpty.regex(/^\d+%?$/, 'must be a number or a percentage').default('10%'),
+  timeoutSeconds: z.number().int().min(30).max(172800).default(600),
+});
+
+const nodeGroupSettings = z
+  .strictObject({
+    executor: z.enum(['agent', 'ssm']).default('agent'),
+    ssm: ssmExecutor.optional(),
+    /** Bearer token node agents present to read the warm set (local stack; IAM on AWS). */
+    token: secretRefSchema.optional(),
+  })
+  .refine((group) => group.executor !== 'ssm' || group.ssm !== undefined, {
+    message: 'executor ssm needs ssm.targetTag',
+    path: ['ssm'],
+  });
+export type NodeGroupSettings = z.infer<typeof nodeGroupSettings>;
+
+const prePullRule = z.strictObject({
+  name: nonEmpty,
+  images: z.array(imagePattern).min(1),
+  tags: tagFilterSchema.default('any'),
+  nodeGroups: z.array(nonEmpty).min(1),
+  /** Higher wins when several rules select one node group; also the order requests are queued in. */
+  priority: z.number().int().default(0),
+});
+export type PrePullRule = z.infer<typeof prePullRule>;
+
 export const configSchema = z.strictObject({
   apiVersion: z.literal('pullwarden.dev/v1'),
   kind: z.literal('Config'),
@@ -76,6 +177,8 @@ export const configSchema = z.strictObject({
   registries: z
     .strictObject({
       private: z.array(registryPattern).default([]),
+      /** How to reach registries to resolve tags to digests. */
+      endpoints: z.array(registryEndpoint).default([]),
     })
     .prefault({}),
   nodeGroups: z
@@ -83,6 +186,33 @@ export const configSchema = z.strictObject({
       labels: z.array(nonEmpty).min(1).default(DEFAULT_NODE_GROUP_LABELS),
       prePull: z.record(nonEmpty, z.array(imageReference)).default({}),
       verificationPolicy: z.record(nonEmpty, z.enum(VERIFICATION_POLICIES)).default({}),
+      /** Per node group: how pre-pulls are executed and how its agents authenticate. */
+      groups: z.record(nonEmpty, nodeGroupSettings).default({}),
+    })
+    .prefault({}),
+  webhooks: z
+    .strictObject({
+      sources: z.partialRecord(z.enum(WEBHOOK_SOURCES), webhookSource).default({}),
+      /** The same registry+repository+tag+digest arriving again within this window is a duplicate. */
+      duplicateWindowSeconds: z.number().int().min(1).max(604800).default(3600),
+    })
+    .superRefine((webhooks, context) => {
+      for (const [source, settings] of Object.entries(webhooks.sources)) {
+        const missing =
+          settings === undefined
+            ? undefined
+            : SOURCE_REQUIREMENTS[source as WebhookSource](settings);
+        if (missing !== undefined) {
+          context.addIssue({ code: 'custom', path: ['sources', source], message: missing });
+        }
+      }
+    })
+    .prefault({}),
+  prePull: z
+    .strictObject({
+      /** Also pre-pull onto node groups that currently run workloads using the repository. */
+      followInventory: z.boolean().default(true),
+      rules: z.array(prePullRule).default([]),
     })
     .prefault({}),
   rules: z.partialRecord(z.enum(RULE_IDS), ruleSettings).default({}),

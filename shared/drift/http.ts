@@ -4,10 +4,10 @@ import {
   errorResponse,
   HttpError,
   type HttpResponse,
-  PayloadTooLargeError,
   UnprocessableEntityError,
   UnsupportedMediaTypeError,
 } from '#shared/http/errors.ts';
+import { decodeBody, type HttpRequest, mediaType } from '#shared/http/request.ts';
 import type { InputFormat } from '#shared/input/inputs.ts';
 import { STDIN } from '#shared/input/inputs.ts';
 import { formatJson } from '#shared/report/json.ts';
@@ -38,12 +38,7 @@ const OUTPUTS = {
   markdown: { contentType: 'text/markdown; charset=utf-8', render: formatMarkdown },
 } as const;
 
-export interface DriftRequest {
-  body?: string | undefined;
-  isBase64Encoded?: boolean;
-  headers?: Record<string, string | undefined>;
-  queryStringParameters?: Record<string, string | undefined> | undefined;
-}
+export type DriftRequest = HttpRequest;
 
 export interface DriftRequestSideEffects {
   loadConfig(): Promise<Config>;
@@ -53,19 +48,10 @@ export interface DriftRequestSideEffects {
   };
 }
 
-function header(request: DriftRequest, name: string): string | undefined {
-  for (const [key, value] of Object.entries(request.headers ?? {})) {
-    if (key.toLowerCase() === name) return value;
-  }
-  return undefined;
-}
-
 function inputFormat(request: DriftRequest): InputFormat {
-  const raw = header(request, 'content-type');
-  const mediaType = raw?.split(';')[0]?.trim().toLowerCase();
-  const format = mediaType === undefined ? undefined : MEDIA_TYPES[mediaType];
-  if (format === undefined)
-    throw new UnsupportedMediaTypeError(mediaType, Object.keys(MEDIA_TYPES));
+  const type = mediaType(request);
+  const format = type === undefined ? undefined : MEDIA_TYPES[type];
+  if (format === undefined) throw new UnsupportedMediaTypeError(type, Object.keys(MEDIA_TYPES));
   return format;
 }
 
@@ -77,22 +63,6 @@ function outputFormat(request: DriftRequest): keyof typeof OUTPUTS {
   );
 }
 
-function decodeBody(request: DriftRequest): Buffer {
-  const raw = request.body ?? '';
-  // A base64 body is a third larger than its content; refuse early without decoding a huge one.
-  if (
-    raw.length >
-    (request.isBase64Encoded === true ? Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4 : MAX_BODY_BYTES)
-  ) {
-    throw new PayloadTooLargeError(MAX_BODY_BYTES);
-  }
-  const body =
-    request.isBase64Encoded === true ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (body.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
-  if (body.length === 0) throw new BadRequestError('the request body is empty');
-  return body;
-}
-
 export async function evaluateDriftRequest(
   request: DriftRequest,
   effects: DriftRequestSideEffects,
@@ -100,7 +70,7 @@ export async function evaluateDriftRequest(
   try {
     const format = inputFormat(request);
     const output = outputFormat(request);
-    const body = decodeBody(request);
+    const body = decodeBody(request, MAX_BODY_BYTES);
     const config = await effects.loadConfig();
     const report = await runDrift(config, [{ name: STDIN, format }], { stdin: [body], threads: 0 });
     if (report.summary.documents === 0) {

@@ -73,3 +73,17 @@ export function errorResponse(error: unknown): HttpResponse {
   }
   return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } });
 }
+
+export class UnauthorizedError extends HttpError {
+  override readonly name = 'UnauthorizedError';
+  constructor(message: string) {
+    super(401, 'unauthorized', message);
+  }
+}
+
+export class NotFoundError extends HttpError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string) {
+    super(404, 'not-found', message);
+  }
+}

@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { parseConfig } from '#shared/config/load.ts';
+import { type Config, DEFAULT_CONFIG } from '#shared/config/schema.ts';
+import {
+  environmentSecretResolver,
+  type SecretResolver,
+  SecretUnavailableError,
+} from '#shared/config/secret-ref.ts';
+import type { PullCommandSender } from '#shared/prepull/dispatch.ts';
+import { getStringFromEnv } from '#shared/runtime/env.ts';
+import { DynamoStateStore } from './dynamo-state-store.ts';
+import { SqsPrepullQueue } from './prepull-queue.ts';
+
+// The side effects every function shares, created once per process from the environment:
+// PULLWARDEN_STATE_TABLE, PULLWARDEN_PREPULL_QUEUE_URL, and the configuration from
+// PULLWARDEN_CONFIG_PARAMETER (SSM) or PULLWARDEN_CONFIG_FILE (the local stack). Endpoints come from the
+// SDK's own settings (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_DYNAMODB), which is how the local stack
+// points the same code at its emulators.
+
+const CACHE_SECONDS = 300;
+
+let dynamo: DynamoDBClient | undefined;
+let sqs: SQSClient | undefined;
+let ssm: SSMClient | undefined;
+let store: DynamoStateStore | undefined;
+let queue: SqsPrepullQueue | undefined;
+
+export function stateStore(): DynamoStateStore {
+  dynamo ??= new DynamoDBClient({});
+  store ??= new DynamoStateStore(dynamo, getStringFromEnv({ key: 'PULLWARDEN_STATE_TABLE' }));
+  return store;
+}
+
+export function prepullQueue(): SqsPrepullQueue {
+  sqs ??= new SQSClient({});
+  queue ??= new SqsPrepullQueue(sqs, getStringFromEnv({ key: 'PULLWARDEN_PREPULL_QUEUE_URL' }));
+  return queue;
+}
+
+let cachedFileConfig: { path: string; config: Promise<Config> } | undefined;
+
+export async function loadConfig(): Promise<Config> {
+  const file = getStringFromEnv({ key: 'PULLWARDEN_CONFIG_FILE', defaultValue: '' });
+  if (file !== '') {
+    if (cachedFileConfig?.path !== file) {
+      cachedFileConfig = {
+        path: file,
+        config: readFile(file, 'utf8').then((text) => parseConfig(text, file)),
+      };
+    }
+    return cachedFileConfig.config;
+  }
+  const parameter = getStringFromEnv({ key: 'PULLWARDEN_CONFIG_PARAMETER', defaultValue: '' });
+  if (parameter === '') return DEFAULT_CONFIG;
+  const text = await getParameter(parameter, { maxAge: CACHE_SECONDS });
+  if (text === undefined) throw new Error(`SSM parameter ${parameter} has no value`);
+  return parseConfig(text, `SSM parameter ${parameter}`);
+}
+
+/** Environment variables, SSM SecureString parameters and Secrets Manager secrets, cached briefly. */
+export const secretResolver: SecretResolver = environmentSecretResolver(process.env, {
+  async resolve(ref) {
+    const value =
+      'ssm' in ref
+        ? await getParameter(ref.ssm, { decrypt: true, maxAge: CACHE_SECONDS })
+        : 'secretsManager' in ref
+          ? await getSecret(ref.secretsManager, { maxAge: CACHE_SECONDS })
+          : undefined;
+    if (typeof value !== 'string' || value === '') {
+      throw new SecretUnavailableError(ref, 'has no string value');
+    }
+    return value;
+  },
+});
+
+/** SSM Run Command: the node group's instances run `pullwarden-node pull` with the pinned digest. */
+export const ssmPullCommands: PullCommandSender = {
+  async sendPullCommand({ nodeGroup, reference, settings }) {
+    ssm ??= new SSMClient({});
+    const result = await ssm.send(
+      new SendCommandCommand({
+        DocumentName: settings.document,
+        Targets: [{ Key: `tag:${settings.targetTag.key}`, Values: [settings.targetTag.value] }],
+        Parameters: { image: [reference] },
+        MaxConcurrency: settings.maxConcurrency,
+        MaxErrors: settings.maxErrors,
+        TimeoutSeconds: settings.timeoutSeconds,
+        Comment: `pullwarden pre-pull for node group ${nodeGroup}`.slice(0, 100),
+      }),
+    );
+    const id = result.Command?.CommandId;
+    if (id === undefined) throw new Error('SSM SendCommand returned no command id');
+    return id;
+  },
+};
