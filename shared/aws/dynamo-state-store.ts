@@ -294,7 +294,7 @@ export class DynamoStateStore implements StateStore {
         Key: { pk: `command#${nodeGroup}`, sk: digest },
       }),
     );
-    return result.Item?.['commandId'] as string | undefined;
+    return result.Item?.commandId as string | undefined;
   }
 
   async recordInventory(repository: string, nodeGroup: string, now: Date): Promise<void> {
@@ -321,9 +321,7 @@ export class DynamoStateStore implements StateStore {
       }),
     );
     return (result.Items ?? [])
-      .filter(
-        (item) => item['expiresAt'] === undefined || (item['expiresAt'] as number) >= nowSeconds,
-      )
-      .map((item) => item['sk'] as string);
+      .filter((item) => item.expiresAt === undefined || (item.expiresAt as number) >= nowSeconds)
+      .map((item) => item.sk as string);
   }
 }

@@ -43,7 +43,7 @@ export function verifyUrlToken(
   query: Readonly<Record<string, string>>,
   expected: string,
 ): void {
-  const received = pathToken ?? query['token'] ?? query['secret'];
+  const received = pathToken ?? query.token ?? query.secret;
   if (received === undefined || received === '') {
     throw new UnauthorizedError(
       'this source signs nothing: put the secret token in the URL (/webhooks/<source>/<token> or ?token=)',
@@ -98,7 +98,7 @@ export async function verifyOidcBearer(
   settings: OidcSettings,
   now: Date,
 ): Promise<void> {
-  const authorization = headers['authorization'];
+  const authorization = headers.authorization;
   const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization);
   if (match?.[1] === undefined) {
     throw new UnauthorizedError('an OIDC bearer token is required in the Authorization header');
@@ -111,7 +111,7 @@ export async function verifyOidcBearer(
       clockTolerance: 30,
     });
     if (settings.email !== undefined) {
-      if (payload['email'] !== settings.email || payload['email_verified'] !== true) {
+      if (payload.email !== settings.email || payload.email_verified !== true) {
         throw new UnauthorizedError('the OIDC token was not issued to the configured sender');
       }
     }

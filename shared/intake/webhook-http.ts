@@ -41,7 +41,7 @@ export async function handleWebhook(
   request: HttpRequest,
   deps: WebhookDependencies,
 ): Promise<HttpResponse> {
-  const source = request.pathParameters?.['source'];
+  const source = request.pathParameters?.source;
   try {
     if (!isWebhookSource(source)) {
       throw new NotFoundError(
@@ -67,7 +67,7 @@ export async function handleWebhook(
     }
     const webhook: WebhookRequest = {
       source,
-      pathToken: request.pathParameters?.['token'],
+      pathToken: request.pathParameters?.token,
       headers: lowerCaseHeaders(request),
       query,
       body,

@@ -78,16 +78,16 @@ export async function provision(
     ]) {
       if (properties[key] !== undefined) attributes[key] = String(properties[key]);
     }
-    if (properties['RedrivePolicy'] !== undefined) {
-      const redrive = properties['RedrivePolicy'] as Record<string, unknown>;
-      attributes['RedrivePolicy'] = JSON.stringify({
-        deadLetterTargetArn: attribute(redrive['deadLetterTargetArn'], provisioned.queues),
-        maxReceiveCount: Number(redrive['maxReceiveCount']),
+    if (properties.RedrivePolicy !== undefined) {
+      const redrive = properties.RedrivePolicy as Record<string, unknown>;
+      attributes.RedrivePolicy = JSON.stringify({
+        deadLetterTargetArn: attribute(redrive.deadLetterTargetArn, provisioned.queues),
+        maxReceiveCount: Number(redrive.maxReceiveCount),
       });
     }
     const created = await clients.sqs.send(
       new CreateQueueCommand({
-        QueueName: String(properties['QueueName']),
+        QueueName: String(properties.QueueName),
         Attributes: attributes,
       }),
     );
@@ -100,7 +100,7 @@ export async function provision(
   for (const [logicalId, resource] of Object.entries(resources)) {
     if (resource.Type !== 'AWS::DynamoDB::Table') continue;
     const properties = resource.Properties;
-    const name = String(properties['TableName']);
+    const name = String(properties.TableName);
     const exists = await clients.dynamo.send(new DescribeTableCommand({ TableName: name })).then(
       () => true,
       (error: { name?: string }) => {
@@ -113,8 +113,8 @@ export async function provision(
         new CreateTableCommand({
           TableName: name,
           BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: properties['AttributeDefinitions'] as never,
-          KeySchema: properties['KeySchema'] as never,
+          AttributeDefinitions: properties.AttributeDefinitions as never,
+          KeySchema: properties.KeySchema as never,
         }),
       );
     }

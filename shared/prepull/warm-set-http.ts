@@ -45,7 +45,7 @@ export async function handleWarmSetRequest(
   deps: WarmSetDependencies,
 ): Promise<HttpResponse> {
   try {
-    const nodeGroup = request.pathParameters?.['nodeGroup'] ?? '';
+    const nodeGroup = request.pathParameters?.nodeGroup ?? '';
     if (!NODE_GROUP.test(nodeGroup)) throw new NotFoundError('no such node group');
     const config = await deps.loadConfig();
     if (deps.authentication === 'token') {

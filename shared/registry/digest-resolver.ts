@@ -137,19 +137,16 @@ export class HttpDigestResolver implements DigestResolver {
       }
       return `Basic ${basic}`;
     }
-    if (challenge.scheme !== 'bearer' || challenge.params['realm'] === undefined) {
+    if (challenge.scheme !== 'bearer' || challenge.params.realm === undefined) {
       throw new DigestResolutionError(
         `${registry} sent an authentication challenge pullwarden does not speak`,
       );
     }
-    const tokenUrl = new URL(challenge.params['realm']);
-    if (challenge.params['service'] !== undefined) {
-      tokenUrl.searchParams.set('service', challenge.params['service']);
+    const tokenUrl = new URL(challenge.params.realm);
+    if (challenge.params.service !== undefined) {
+      tokenUrl.searchParams.set('service', challenge.params.service);
     }
-    tokenUrl.searchParams.set(
-      'scope',
-      challenge.params['scope'] ?? `repository:${repository}:pull`,
-    );
+    tokenUrl.searchParams.set('scope', challenge.params.scope ?? `repository:${repository}:pull`);
     let response: Response;
     try {
       response = await fetch(tokenUrl, {
