@@ -48,5 +48,7 @@ export async function handleDispatchBatch(
       ...outcome,
     });
   };
-  return processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync());
+  return processPartialResponse(event, recordHandler, new SqsFifoPartialProcessorAsync(), {
+    throwOnFullBatchFailure: false,
+  });
 }

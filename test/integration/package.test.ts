@@ -32,7 +32,15 @@ describe('bundles and packaging', () => {
 
   test('builds one bundle per function and per binary', async () => {
     const names = (await listArtifacts(root, dist)).map((artifact) => artifact.name);
-    assert.deepEqual(names, ['functions/drift-report', 'pullwarden', 'pullwarden-node']);
+    assert.deepEqual(names, [
+      'functions/drift-report',
+      'functions/ecr-events',
+      'functions/nodegroup-api',
+      'functions/prepull-dispatch',
+      'functions/registry-webhook',
+      'pullwarden',
+      'pullwarden-node',
+    ]);
   });
 
   test('the pullwarden bundle evaluates the examples, with parser threads loaded from beside it', async () => {
@@ -140,20 +148,43 @@ describe('bundles and packaging', () => {
     );
     assert.equal(template.Resources.PullwardenConfigParameter?.Type, 'AWS::SSM::Parameter');
 
-    // The function may read its own parameter and nothing else from SSM.
-    const role = template.Resources.IamRoleLambdaExecution?.Properties as {
-      Policies: {
-        PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] };
-      }[];
-    };
-    const ssm = role.Policies.flatMap((policy) => policy.PolicyDocument.Statement).filter(
-      (statement) => [statement.Action].flat().some((action) => action.startsWith('ssm:')),
-    );
+    // Each function runs under its own role; the drift function may read its parameter and nothing else.
+    const statements = (roleName: string) =>
+      (
+        (template.Resources[roleName] as { Properties: unknown }).Properties as {
+          Policies: {
+            PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] };
+          }[];
+        }
+      ).Policies.flatMap((policy) => policy.PolicyDocument.Statement);
+    assert.deepEqual(fn.Properties.Role, { 'Fn::GetAtt': ['DriftReportRole', 'Arn'] });
+    const drift = statements('DriftReportRole');
     assert.deepEqual(
-      ssm.flatMap((statement) => [statement.Action].flat()),
+      drift.flatMap((statement) => [statement.Action].flat()),
       ['ssm:GetParameter'],
     );
-    assert.match(JSON.stringify(ssm[0]?.Resource), /parameter\/pullwarden\/ci\/config"/);
+    assert.match(JSON.stringify(drift[0]?.Resource), /parameter\/pullwarden\/ci\/config"/);
+    const webhookActions = statements('RegistryWebhookRole').flatMap((s) => [s.Action].flat());
+    assert.ok(webhookActions.includes('sqs:SendMessage'));
+    assert.ok(!webhookActions.includes('ssm:SendCommand'));
+    assert.ok(!JSON.stringify(statements('RegistryWebhookRole')).includes('"*"'));
+
+    // The intake's resources: FIFO queue with a DLQ and an alarm on it, the state table with TTL and PITR.
+    const queue = template.Resources.PrepullQueue?.Properties as Record<string, unknown>;
+    assert.equal(queue.FifoQueue, true);
+    assert.equal((queue.RedrivePolicy as { maxReceiveCount: number }).maxReceiveCount, 5);
+    assert.equal(template.Resources.PrepullDeadLetterAlarm?.Type, 'AWS::CloudWatch::Alarm');
+    const table = template.Resources.StateTable?.Properties as Record<
+      string,
+      { Enabled?: boolean; PointInTimeRecoveryEnabled?: boolean }
+    >;
+    assert.equal(table.TimeToLiveSpecification?.Enabled, true);
+    assert.equal(table.PointInTimeRecoverySpecification?.PointInTimeRecoveryEnabled, true);
+    const mapping = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping',
+    );
+    assert.deepEqual(mapping?.Properties.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.ok(Object.values(template.Resources).some((r) => r.Type === 'AWS::Events::Rule'));
 
     // Only the function's own bundle goes into its zip.
     const { stdout } = await run('unzip', ['-Z1', join(output, 'driftReport.zip')]);
