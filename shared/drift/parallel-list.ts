@@ -20,6 +20,8 @@ export class RegionWorkerPool {
   }[] = [];
   private readonly failures = new Map<number, (error: Error) => void>();
   private failed: Error | undefined;
+  /** Task ids are the pool's: results of a reader that stopped early must not match another's tasks. */
+  private nextId = 0;
 
   constructor(size: number) {
     const url = new URL(
@@ -52,8 +54,9 @@ export class RegionWorkerPool {
     this.failures.clear();
   }
 
-  run(task: RegionTask): Promise<RegionResult> {
+  run(input: Omit<RegionTask, 'id'>): Promise<RegionResult> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
+    const task: RegionTask = { ...input, id: this.nextId++ };
     let target = this.workers[0];
     for (const candidate of this.workers) {
       if (target === undefined || candidate.pending.size < target.pending.size) target = candidate;
@@ -168,7 +171,6 @@ interface InFlight {
 
 export class ParallelListReader implements ListItemsDelegate {
   private readonly options: ParallelListOptions;
-  private nextId = 0;
 
   constructor(options: ParallelListOptions) {
     this.options = options;
@@ -245,8 +247,7 @@ export class ParallelListReader implements ListItemsDelegate {
         const from = nextStart - window.base;
         const bytes = new Uint8Array(end - nextStart);
         bytes.set(window.buffer.subarray(from, from + bytes.length));
-        const task: RegionTask = {
-          id: this.nextId++,
+        const task: Omit<RegionTask, 'id'> = {
           bytes,
           file: context.file,
           document: context.document,

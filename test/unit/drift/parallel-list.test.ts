@@ -187,6 +187,36 @@ describe('ParallelListReader', () => {
     }
   });
 
+  test('each task gets its own result, even when results of abandoned tasks arrive late', {
+    timeout: 10_000,
+  }, async () => {
+    // One thread, so a slow task and a quick one queue on the same worker: a reader that stopped
+    // early leaves such slow tasks behind, and their results must not answer another reader's task.
+    const single = new RegionWorkerPool(1);
+    try {
+      const region = (count: number) => ({
+        bytes: new Uint8Array(
+          Buffer.from(
+            `${Array.from({ length: count }, (_, i) => JSON.stringify(pod(i))).join(',')}]`,
+          ),
+        ),
+        file: 'dump.json',
+        document: 0,
+        pathPrefix: 'items',
+        listItemKind: undefined,
+        atListStart: true,
+        final: true,
+        nodeGroupLabels: LABELS,
+      });
+      const [slow, quick] = await Promise.all([single.run(region(300)), single.run(region(1))]);
+      assert.equal(slow.items, 300);
+      assert.equal(quick.items, 1);
+      assert.notEqual(slow.id, quick.id);
+    } finally {
+      await single.close();
+    }
+  });
+
   test('property: random lists, layouts and region sizes agree with sequential reading', async () => {
     await fc.assert(
       fc.asyncProperty(
