@@ -8,12 +8,13 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ImageChange } from '#shared/intake/model.ts';
-import type {
-  ClaimResult,
-  RequestMarker,
-  StateStore,
-  TagUpdate,
-  WarmSetEntry,
+import {
+  type ClaimResult,
+  imageKey,
+  type RequestMarker,
+  type StateStore,
+  type TagUpdate,
+  type WarmSetEntry,
 } from '#shared/state/store.ts';
 
 // The state table: one partition per concern, `pk`/`sk` strings, `expiresAt` (epoch seconds) as the
@@ -43,34 +44,52 @@ export class DynamoStateStore implements StateStore {
     });
   }
 
-  async claim(key: string, now: Date, leaseSeconds: number): Promise<ClaimResult> {
-    const nowSeconds = epochSeconds(now);
+  /** A conditional put: false when the condition does not hold (someone else wrote first or newer). */
+  private async putIf(
+    item: Record<string, unknown>,
+    condition: string,
+    values: Record<string, unknown> = {},
+    names?: Record<string, string>,
+  ): Promise<boolean> {
     try {
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            pk: `claim#${key}`,
-            sk: '-',
-            status: 'in-progress',
-            leaseUntil: nowSeconds + leaseSeconds,
-            expiresAt: nowSeconds + leaseSeconds,
-          },
-          // TTL deletion lags, so an expired record counts as absent; so does an abandoned lease.
-          ConditionExpression:
-            'attribute_not_exists(pk) OR expiresAt < :now OR (#status = :inProgress AND leaseUntil < :now)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':now': nowSeconds, ':inProgress': 'in-progress' },
+          Item: item,
+          ConditionExpression: condition,
+          ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
+          ...(names === undefined ? {} : { ExpressionAttributeNames: names }),
         }),
       );
-      return 'claimed';
+      return true;
     } catch (error) {
-      if (!conditionFailed(error)) throw error;
+      if (conditionFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  async claim(key: string, now: Date, leaseSeconds: number): Promise<ClaimResult> {
+    const nowSeconds = epochSeconds(now);
+    const claimed = await this.putIf(
+      {
+        pk: `claim#${key}`,
+        sk: '-',
+        status: 'in-progress',
+        leaseUntil: nowSeconds + leaseSeconds,
+        expiresAt: nowSeconds + leaseSeconds,
+      },
+      // TTL deletion lags, so an expired record counts as absent; so does an abandoned lease.
+      'attribute_not_exists(pk) OR expiresAt < :now OR (#status = :inProgress AND leaseUntil < :now)',
+      { ':now': nowSeconds, ':inProgress': 'in-progress' },
+      { '#status': 'status' },
+    );
+    if (!claimed) {
       const existing = await this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: { pk: `claim#${key}`, sk: '-' } }),
       );
       return existing.Item?.status === 'in-progress' ? 'in-progress' : 'duplicate';
     }
+    return 'claimed';
   }
 
   async complete(key: string, now: Date, windowSeconds: number): Promise<void> {
@@ -101,32 +120,24 @@ export class DynamoStateStore implements StateStore {
     const before = existing.Item as
       | { digest?: string; previousDigest?: string; at?: string }
       | undefined;
-    if (before?.at !== undefined && before.at > change.at) {
-      return { previousDigest: before.digest, tagMoved: false, stale: true };
-    }
+    const stale = { previousDigest: before?.digest, tagMoved: false, stale: true };
+    if (before?.at !== undefined && before.at > change.at) return stale;
     const moved = before?.digest !== undefined && before.digest !== change.digest;
-    try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...key,
-            digest: change.digest,
-            previousDigest: moved ? before?.digest : before?.previousDigest,
-            mediaType: change.mediaType,
-            at: change.at,
-            source: change.source,
-          },
-          // Another writer may have recorded a newer push between the read and this write.
-          ConditionExpression: 'attribute_not_exists(pk) OR #at <= :at',
-          ExpressionAttributeNames: { '#at': 'at' },
-          ExpressionAttributeValues: { ':at': change.at },
-        }),
-      );
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-      return { previousDigest: before?.digest, tagMoved: false, stale: true };
-    }
+    const written = await this.putIf(
+      {
+        ...key,
+        digest: change.digest,
+        previousDigest: moved ? before?.digest : before?.previousDigest,
+        mediaType: change.mediaType,
+        at: change.at,
+        source: change.source,
+      },
+      // Another writer may have recorded a newer push between the read and this write.
+      'attribute_not_exists(pk) OR #at <= :at',
+      { ':at': change.at },
+      { '#at': 'at' },
+    );
+    if (!written) return stale;
     return { previousDigest: moved ? before?.digest : undefined, tagMoved: moved, stale: false };
   }
 
@@ -162,37 +173,12 @@ export class DynamoStateStore implements StateStore {
     );
   }
 
-  async currentDigest(registry: string, repository: string, tag: string) {
-    const result = await this.documents.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: `tag#${registry}/${repository}`, sk: tag },
-      }),
-    );
-    const item = result.Item as
-      | { digest?: string; previousDigest?: string; at: string }
-      | undefined;
-    if (item?.digest === undefined) return undefined;
-    return {
-      digest: item.digest,
-      at: item.at,
-      ...(item.previousDigest === undefined ? {} : { previousDigest: item.previousDigest }),
-    };
-  }
-
   async markRequested(nodeGroup: string, image: string, marker: RequestMarker): Promise<void> {
-    try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: `request#${nodeGroup}`, sk: image, ...marker },
-          ConditionExpression: 'attribute_not_exists(pk) OR requestedAt <= :at',
-          ExpressionAttributeValues: { ':at': marker.requestedAt },
-        }),
-      );
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-    }
+    await this.putIf(
+      { pk: `request#${nodeGroup}`, sk: image, ...marker },
+      'attribute_not_exists(pk) OR requestedAt <= :at',
+      { ':at': marker.requestedAt },
+    );
   }
 
   async latestRequest(nodeGroup: string, image: string): Promise<RequestMarker | undefined> {
@@ -211,11 +197,7 @@ export class DynamoStateStore implements StateStore {
     nodeGroup: string,
     entry: WarmSetEntry,
   ): Promise<'added' | 'refreshed' | 'stale'> {
-    const sk =
-      entry.tag === undefined
-        ? `${entry.registry}/${entry.repository}@${entry.digest}`
-        : `${entry.registry}/${entry.repository}:${entry.tag}`;
-    const key = { pk: `warmset#${nodeGroup}`, sk };
+    const key = { pk: `warmset#${nodeGroup}`, sk: imageKey(entry) };
     const existing = (
       await this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
@@ -223,24 +205,17 @@ export class DynamoStateStore implements StateStore {
     ).Item as WarmSetEntry | undefined;
     if (existing !== undefined && existing.lastRequestedAt > entry.lastRequestedAt) return 'stale';
     const sameDigest = existing?.digest === entry.digest;
-    try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...key,
-            ...entry,
-            // A repeat of the same image keeps the time it was first asked for.
-            firstRequestedAt: sameDigest ? existing.firstRequestedAt : entry.firstRequestedAt,
-          },
-          ConditionExpression: 'attribute_not_exists(pk) OR lastRequestedAt <= :at',
-          ExpressionAttributeValues: { ':at': entry.lastRequestedAt },
-        }),
-      );
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-      return 'stale';
-    }
+    const written = await this.putIf(
+      {
+        ...key,
+        ...entry,
+        // A repeat of the same image keeps the time it was first asked for.
+        firstRequestedAt: sameDigest ? existing.firstRequestedAt : entry.firstRequestedAt,
+      },
+      'attribute_not_exists(pk) OR lastRequestedAt <= :at',
+      { ':at': entry.lastRequestedAt },
+    );
+    if (!written) return 'stale';
     return sameDigest ? 'refreshed' : 'added';
   }
 
@@ -272,19 +247,10 @@ export class DynamoStateStore implements StateStore {
     commandId: string,
     now: Date,
   ): Promise<boolean> {
-    try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: `command#${nodeGroup}`, sk: digest, commandId, at: now.toISOString() },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (conditionFailed(error)) return false;
-      throw error;
-    }
+    return this.putIf(
+      { pk: `command#${nodeGroup}`, sk: digest, commandId, at: now.toISOString() },
+      'attribute_not_exists(pk)',
+    );
   }
 
   async commandFor(nodeGroup: string, digest: string): Promise<string | undefined> {

@@ -120,7 +120,7 @@ export function imageChange(fields: ChangeFields): ImagePushed | ImageDeleted {
 }
 
 /** Grammar errors in a payload are the sender's problem: 422 with the reason. */
-function grammar<T>(parse: () => T): T {
+export function grammar<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {

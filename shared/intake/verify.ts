@@ -6,6 +6,8 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from 'jose';
+import type { WebhookSourceSettings } from '#shared/config/schema.ts';
+import type { SecretResolver } from '#shared/config/secret-ref.ts';
 import { UnauthorizedError } from '#shared/http/errors.ts';
 
 // Checks that a delivery comes from the configured sender. Comparisons take the same time whatever
@@ -128,4 +130,34 @@ export async function verifyOidcBearer(
     }
     throw error;
   }
+}
+
+interface DeliveryCredentials {
+  headers: Readonly<Record<string, string>>;
+  pathToken: string | undefined;
+  query: Readonly<Record<string, string>>;
+}
+
+/** Senders that repeat a configured header (distribution, harbor, acr): `token` in `header`. */
+export async function verifyConfiguredHeader(
+  request: DeliveryCredentials,
+  settings: WebhookSourceSettings,
+  secrets: SecretResolver,
+): Promise<void> {
+  if (settings.token === undefined) return;
+  verifySharedHeader(
+    request.headers,
+    settings.header ?? 'Authorization',
+    await secrets.resolve(settings.token),
+  );
+}
+
+/** Senders that sign nothing (dockerhub, quay): `token` in the URL. */
+export async function verifyConfiguredUrlToken(
+  request: DeliveryCredentials,
+  settings: WebhookSourceSettings,
+  secrets: SecretResolver,
+): Promise<void> {
+  if (settings.token === undefined) return;
+  verifyUrlToken(request.pathToken, request.query, await secrets.resolve(settings.token));
 }

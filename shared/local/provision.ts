@@ -28,7 +28,7 @@ const INTRINSICS: Tags = ['!GetAtt', '!Ref', '!Sub'].map((tag) => ({
   resolve: (value: string): Intrinsic => ({ intrinsic: tag, value }),
 }));
 
-export async function readResources(
+async function readResources(
   file: string,
   variables: Readonly<Record<string, string>>,
 ): Promise<Record<string, { Type: string; Properties: Record<string, unknown> }>> {

@@ -40,6 +40,12 @@ export function parseChallenge(header: string): { scheme: string; params: Record
   return { scheme: (match?.[1] ?? '').toLowerCase(), params };
 }
 
+/** fetch() reports network failures as "fetch failed" with the reason in `cause`. */
+function failureReason(error: unknown): string {
+  const { cause } = error as { cause?: unknown };
+  return cause instanceof Error ? cause.message : (error as Error).message;
+}
+
 export class HttpDigestResolver implements DigestResolver {
   private readonly config: Config;
   private readonly secrets: SecretResolver;
@@ -67,25 +73,22 @@ export class HttpDigestResolver implements DigestResolver {
   async resolve(registry: string, repository: string, tag: string): Promise<ResolvedDigest> {
     const { base } = this.endpoint(registry);
     const url = `${base}/v2/${repository}/manifests/${encodeURIComponent(tag)}`;
-    let response = await this.request(url, 'HEAD', undefined);
+    let authorization: string | undefined;
+    let response = await this.request(url, 'HEAD', authorization);
     if (response.status === 401) {
-      const authorization = await this.answerChallenge(
+      authorization = await this.answerChallenge(
         registry,
         response.headers.get('www-authenticate'),
         repository,
       );
       response = await this.request(url, 'HEAD', authorization);
-      if (
-        response.status === 405 ||
-        (response.ok && !response.headers.get('docker-content-digest'))
-      ) {
-        response = await this.request(url, 'GET', authorization);
-      }
-    } else if (
+    }
+    // Some registries refuse HEAD or leave the digest header out of it; GET answers both.
+    if (
       response.status === 405 ||
       (response.ok && !response.headers.get('docker-content-digest'))
     ) {
-      response = await this.request(url, 'GET', undefined);
+      response = await this.request(url, 'GET', authorization);
     }
     if (response.status === 404) {
       throw new DigestResolutionError(
@@ -114,9 +117,7 @@ export class HttpDigestResolver implements DigestResolver {
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (error) {
-      throw new DigestResolutionError(
-        `cannot reach ${new URL(url).host}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
-      );
+      throw new DigestResolutionError(`cannot reach ${new URL(url).host}: ${failureReason(error)}`);
     }
   }
 
@@ -155,7 +156,7 @@ export class HttpDigestResolver implements DigestResolver {
       });
     } catch (error) {
       throw new DigestResolutionError(
-        `cannot reach the token service of ${registry}: ${(error as Error).message}`,
+        `cannot reach the token service of ${registry}: ${failureReason(error)}`,
       );
     }
     if (!response.ok) {

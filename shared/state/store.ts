@@ -42,11 +42,6 @@ export interface StateStore extends InventoryQuery {
   /** Points `registry/repository:tag` at the pushed digest unless a newer push got there first. */
   recordPush(change: ImageChange & { tag: string; digest: string }): Promise<TagUpdate>;
   recordDeletion(change: ImageChange): Promise<void>;
-  currentDigest(
-    registry: string,
-    repository: string,
-    tag: string,
-  ): Promise<{ digest: string; previousDigest?: string; at: string } | undefined>;
 
   /** The newest digest requested for a tag on a node group (what supersedes older requests). */
   markRequested(nodeGroup: string, image: string, marker: RequestMarker): Promise<void>;

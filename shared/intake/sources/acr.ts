@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ignored, imageChange } from '../model.ts';
-import { verifySharedHeader } from '../verify.ts';
+import { verifyConfiguredHeader } from '../verify.ts';
 import { JSON_TYPES, parseJsonBody, payloadOf, type SourceAdapter } from './source.ts';
 
 // Azure Container Registry webhooks: one event per request, authenticated only by the custom header
@@ -23,14 +23,7 @@ const payload = z.looseObject({
 
 export const acr: SourceAdapter = {
   contentTypes: JSON_TYPES,
-  async verify(request, settings, secrets) {
-    if (settings.token === undefined) return;
-    verifySharedHeader(
-      request.headers,
-      settings.header ?? 'Authorization',
-      await secrets.resolve(settings.token),
-    );
-  },
+  verify: verifyConfiguredHeader,
   normalize(request, settings) {
     const event = payloadOf(payload, parseJsonBody(request.body), 'ACR webhook event');
     const kind =

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ignored, imageChange, type NormalizedEvent } from '../model.ts';
-import { verifySharedHeader } from '../verify.ts';
+import { verifyConfiguredHeader } from '../verify.ts';
 import {
   bodyDeliveryId,
   hostOf,
@@ -37,14 +37,7 @@ export const distribution: SourceAdapter = {
     'application/vnd.docker.distribution.events.v1+json',
     'application/json',
   ],
-  async verify(request, settings, secrets) {
-    if (settings.token === undefined) return;
-    verifySharedHeader(
-      request.headers,
-      settings.header ?? 'Authorization',
-      await secrets.resolve(settings.token),
-    );
-  },
+  verify: verifyConfiguredHeader,
   normalize(request, settings) {
     const { events } = payloadOf(
       envelope,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { imageChange } from '../model.ts';
-import { verifyUrlToken } from '../verify.ts';
+import { verifyConfiguredUrlToken } from '../verify.ts';
 import {
   bodyDeliveryId,
   JSON_TYPES,
@@ -20,10 +20,7 @@ const payload = z.looseObject({
 
 export const dockerhub: SourceAdapter = {
   contentTypes: JSON_TYPES,
-  async verify(request, settings, secrets) {
-    if (settings.token === undefined) return;
-    verifyUrlToken(request.pathToken, request.query, await secrets.resolve(settings.token));
-  },
+  verify: verifyConfiguredUrlToken,
   normalize(request) {
     const event = payloadOf(payload, parseJsonBody(request.body), 'Docker Hub push payload');
     return [

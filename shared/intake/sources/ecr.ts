@@ -5,7 +5,7 @@ import { payloadOf } from './source.ts';
 // `ECR Image Action` events from EventBridge. IAM delivers them, so there is nothing to verify. Tag or
 // digest may be missing (untagged platform manifests, tag-only deletes).
 
-export const ecrEventSchema = z.looseObject({
+const ecrEventSchema = z.looseObject({
   id: z.string(),
   'detail-type': z.string(),
   source: z.string(),
@@ -21,7 +21,6 @@ export const ecrEventSchema = z.looseObject({
     'manifest-media-type': z.string().optional(),
   }),
 });
-export type EcrEvent = z.infer<typeof ecrEventSchema>;
 
 /** The registry host of an account and region: `.amazonaws.com.cn` in the China partition. */
 export function ecrRegistryHost(account: string, region: string): string {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { BadRequestError } from '#shared/http/errors.ts';
 import { parseImageReference } from '#shared/image/reference.ts';
-import { ignored, imageChange } from '../model.ts';
-import { verifyOidcBearer, verifyUrlToken } from '../verify.ts';
+import { grammar, ignored, imageChange } from '../model.ts';
+import { verifyConfiguredUrlToken, verifyOidcBearer } from '../verify.ts';
 import {
   bodyDeliveryId,
   JSON_TYPES,
@@ -46,9 +46,7 @@ export const gar: SourceAdapter = {
     if (settings.oidc !== undefined) {
       await verifyOidcBearer(request.headers, settings.oidc, request.receivedAt);
     }
-    if (settings.token !== undefined) {
-      verifyUrlToken(request.pathToken, request.query, await secrets.resolve(settings.token));
-    }
+    await verifyConfiguredUrlToken(request, settings, secrets);
   },
   normalize(request) {
     const body = parseJsonBody(request.body);
@@ -64,17 +62,8 @@ export const gar: SourceAdapter = {
     if (kind === undefined) return [ignored(`${message.action} does not change images`)];
     const reference = message.digest ?? message.tag;
     if (reference === undefined) return [ignored('the notification names no image')];
-    let tag: string | undefined;
-    if (message.tag !== undefined) {
-      const tagged = imageChange({
-        kind,
-        reference: message.tag,
-        at: request.receivedAt.toISOString(),
-        source: 'gar',
-        deliveryId: '',
-      });
-      tag = tagged.tag;
-    }
+    const tagText = message.tag;
+    const tag = tagText === undefined ? undefined : grammar(() => parseImageReference(tagText)).tag;
     const deliveryId =
       envelope?.message.messageId ??
       envelope?.message.message_id ??
@@ -83,7 +72,7 @@ export const gar: SourceAdapter = {
     return [
       imageChange({
         kind,
-        reference: message.digest === undefined ? reference : stripTag(reference),
+        reference: message.digest === undefined ? reference : withoutTag(reference),
         tag,
         at: envelope?.message.publishTime ?? request.receivedAt.toISOString(),
         source: 'gar',
@@ -94,11 +83,7 @@ export const gar: SourceAdapter = {
 };
 
 /** `host/path:tag@sha256:…` → `host/path@sha256:…` (the tag comes from the `tag` field). */
-function stripTag(reference: string): string {
-  try {
-    const parsed = parseImageReference(reference);
-    return parsed.digest === undefined ? parsed.name : `${parsed.name}@${parsed.digest}`;
-  } catch {
-    return reference;
-  }
+function withoutTag(reference: string): string {
+  const parsed = grammar(() => parseImageReference(reference));
+  return parsed.digest === undefined ? parsed.name : `${parsed.name}@${parsed.digest}`;
 }

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { ignored, imageChange, type NormalizedEvent } from '../model.ts';
-import { verifySharedHeader } from '../verify.ts';
-import { bodyDeliveryId, hostOf, parseJsonBody, payloadOf, type SourceAdapter } from './source.ts';
+import { verifyConfiguredHeader } from '../verify.ts';
+import {
+  bodyDeliveryId,
+  hostOf,
+  parseJsonBody,
+  payloadOf,
+  type SourceAdapter,
+  secondsToIso,
+} from './source.ts';
 
 // Harbor webhooks, Default and CloudEvents payload formats. Harbor sends the configured auth header
 // verbatim. A resource's `tag` is the artifact's first tag only, or its digest when it has none.
@@ -36,40 +43,39 @@ const cloudEvent = z.looseObject({
 const PUSH = new Set(['PUSH_ARTIFACT', 'pushImage', 'harbor.artifact.pushed']);
 const DELETE = new Set(['DELETE_ARTIFACT', 'deleteImage', 'harbor.artifact.deleted']);
 
+type Request = Parameters<SourceAdapter['normalize']>[0];
+
+function fromCloudEvent(body: unknown, request: Request) {
+  const event = payloadOf(cloudEvent, body, 'Harbor CloudEvent');
+  return {
+    type: event.type,
+    at: event.time ?? request.receivedAt.toISOString(),
+    deliveryId: event.id,
+    data: event.data,
+  };
+}
+
+function fromDefaultFormat(body: unknown, request: Request) {
+  const event = payloadOf(defaultFormat, body, 'Harbor webhook payload');
+  return {
+    type: event.type,
+    at: secondsToIso(event.occur_at),
+    deliveryId: bodyDeliveryId('harbor', request.body),
+    data: event.event_data,
+  };
+}
+
 export const harbor: SourceAdapter = {
   contentTypes: ['application/json', 'application/cloudevents+json'],
-  async verify(request, settings, secrets) {
-    if (settings.token === undefined) return;
-    verifySharedHeader(
-      request.headers,
-      settings.header ?? 'Authorization',
-      await secrets.resolve(settings.token),
-    );
-  },
+  verify: verifyConfiguredHeader,
   normalize(request, settings) {
     const body = parseJsonBody(request.body);
     const isCloudEvent =
       request.contentType === 'application/cloudevents+json' ||
       (typeof body === 'object' && body !== null && 'specversion' in body);
     const { type, at, deliveryId, data } = isCloudEvent
-      ? (() => {
-          const event = payloadOf(cloudEvent, body, 'Harbor CloudEvent');
-          return {
-            type: event.type,
-            at: event.time ?? request.receivedAt.toISOString(),
-            deliveryId: event.id,
-            data: event.data,
-          };
-        })()
-      : (() => {
-          const event = payloadOf(defaultFormat, body, 'Harbor webhook payload');
-          return {
-            type: event.type,
-            at: new Date(event.occur_at * 1000).toISOString(),
-            deliveryId: bodyDeliveryId('harbor', request.body),
-            data: event.event_data,
-          };
-        })();
+      ? fromCloudEvent(body, request)
+      : fromDefaultFormat(body, request);
     const kind = PUSH.has(type) ? 'pushed' : DELETE.has(type) ? 'deleted' : undefined;
     if (kind === undefined) return [ignored(`${type} events do not change images`)];
     return data.resources.map((entry, index): NormalizedEvent => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { imageChange } from '../model.ts';
-import { verifyUrlToken } from '../verify.ts';
+import { verifyConfiguredUrlToken } from '../verify.ts';
 import {
   bodyDeliveryId,
   hostOf,
@@ -21,10 +21,7 @@ const payload = z.looseObject({
 
 export const quay: SourceAdapter = {
   contentTypes: JSON_TYPES,
-  async verify(request, settings, secrets) {
-    if (settings.token === undefined) return;
-    verifyUrlToken(request.pathToken, request.query, await secrets.resolve(settings.token));
-  },
+  verify: verifyConfiguredUrlToken,
   normalize(request, settings) {
     const event = payloadOf(payload, parseJsonBody(request.body), 'Quay repo_push notification');
     const tags = Array.isArray(event.updated_tags)

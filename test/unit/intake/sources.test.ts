@@ -232,10 +232,41 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'github ping and npm packages are acknowledged and ignored',
+    name: 'github ping is acknowledged and ignored',
     source: 'github',
     headers: { 'X-GitHub-Event': 'ping' },
     body: { zen: 'Keep it logically awesome.' },
+    expect: [{ kind: 'ignored' }],
+  },
+  {
+    name: 'github: npm packages are not images',
+    source: 'github',
+    headers: { 'X-GitHub-Event': 'package', 'X-GitHub-Delivery': 'guid-3' },
+    body: {
+      action: 'published',
+      package: {
+        name: 'lib',
+        package_type: 'npm',
+        owner: { login: 'acme' },
+        package_version: { version: '1.0.0' },
+      },
+    },
+    expect: [{ kind: 'ignored' }],
+  },
+  {
+    name: 'acr: chart pushes are ignored',
+    source: 'acr',
+    body: {
+      id: 'c1',
+      timestamp: '2026-03-01T10:15:30Z',
+      action: 'chart_push',
+      target: {
+        mediaType: 'application/vnd.acr.helm.chart',
+        repository: 'charts/api',
+        tag: '1.0.0',
+      },
+      request: { host: 'acme.azurecr.io' },
+    },
     expect: [{ kind: 'ignored' }],
   },
   {
@@ -286,7 +317,7 @@ const CASES: Case[] = [
     expect: [pushed({ registry: 'docker-local.acme.jfrog.io', repository: 'team/api' })],
   },
   {
-    name: 'acr: request.host + target.repository; chart pushes ignored',
+    name: 'acr: request.host + target.repository',
     source: 'acr',
     body: {
       id: 'cb8c3971',
