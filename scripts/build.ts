@@ -46,6 +46,8 @@ export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): P
       'list-worker': join(root, 'shared/drift/list-worker.ts'),
     },
     outdir: join(outdir, 'pullwarden'),
+    // the local stack (`pullwarden serve`) needs the source tree; the binary points there instead
+    external: ['./serve.ts'],
   });
   artifacts.push({
     name: 'pullwarden-node',

@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
-import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadCommandConfig } from '#cmd/cli/config.ts';
 import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
-import { ConfigError, discoverConfig, loadConfig } from '#shared/config/load.ts';
 import {
   type DriftReport,
   RULE_IDS,
@@ -153,27 +152,12 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
     throw new UsageError('stdin (-) can be given only once');
   }
 
-  let config: Awaited<ReturnType<typeof loadConfig>>;
-  try {
-    const configPath =
-      values.config ??
-      io.env.PULLWARDEN_CONFIG ??
-      (await discoverConfig(positionals.filter((path) => path !== STDIN)));
-    if (
-      configPath !== undefined &&
-      values.config === undefined &&
-      (values.verbose || io.stderrIsTTY)
-    ) {
-      io.stderr.write(`pullwarden: using configuration ${relative(process.cwd(), configPath)}\n`);
-    }
-    config = await loadConfig(configPath);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr.write(`pullwarden: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = await loadCommandConfig(io, {
+    config: values.config,
+    discoverFrom: positionals.filter((path) => path !== STDIN),
+    announce: values.verbose || io.stderrIsTTY,
+  });
+  if (config === undefined) return 2;
 
   const toTerminal = values.output === undefined && io.stdoutIsTTY;
   const color =

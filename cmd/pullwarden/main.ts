@@ -1,9 +1,35 @@
 #!/usr/bin/env node
 import { pathToFileURL } from 'node:url';
 import type { CommandIo } from '#cmd/cli/io.ts';
-import { type Program, runProgram, runProgramOnProcess, versionCommand } from '#cmd/cli/program.ts';
+import {
+  EXIT_USAGE,
+  type Program,
+  runProgram,
+  runProgramOnProcess,
+  versionCommand,
+} from '#cmd/cli/program.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { DRIFT_USAGE, driftCommand } from './drift.ts';
+import { PLAN_USAGE, planCommand } from './plan.ts';
+import { SERVE_USAGE } from './serve-usage.ts';
+
+/**
+ * The local stack runs functions/ and infra/ from a source checkout, so the bundled binary leaves it
+ * out (scripts/build.ts) and says where to run it instead.
+ */
+async function serve(args: readonly string[], io: CommandIo): Promise<number> {
+  let module: typeof import('./serve.ts');
+  try {
+    module = await import('./serve.ts');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    io.stderr.write(
+      'pullwarden serve runs from a source checkout of pullwarden: npm ci && npm start\n',
+    );
+    return EXIT_USAGE;
+  }
+  return module.serveCommand(args, io);
+}
 
 export const PULLWARDEN: Program = {
   name: 'pullwarden',
@@ -12,6 +38,16 @@ export const PULLWARDEN: Program = {
       summary: 'evaluate image pull policies of manifests and cluster dumps',
       usage: DRIFT_USAGE,
       run: driftCommand,
+    },
+    plan: {
+      summary: 'show which node groups would pre-pull a pushed image, and why',
+      usage: PLAN_USAGE,
+      run: planCommand,
+    },
+    serve: {
+      summary: 'run the whole service locally (HTTP routes, queues, emulated AWS)',
+      usage: SERVE_USAGE,
+      run: serve,
     },
     version: versionCommand('pullwarden', PULLWARDEN_VERSION),
   },

@@ -5,7 +5,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { parseDocument, type Tags } from 'yaml';
+import { isIntrinsic, parseCloudFormationYaml } from './cloudformation-yaml.ts';
 
 // Creates the tables and queues of a CloudFormation resources file (as `serverless.yml` includes it) in
 // DynamoDB- and SQS-compatible emulators, so the local stack runs against the resources that deploy.
@@ -18,34 +18,28 @@ export interface ProvisionedResources {
   queues: Record<string, { url: string; arn: string }>;
 }
 
-interface Intrinsic {
-  intrinsic: string;
-  value: unknown;
-}
-
-const INTRINSICS: Tags = ['!GetAtt', '!Ref', '!Sub'].map((tag) => ({
-  tag,
-  resolve: (value: string): Intrinsic => ({ intrinsic: tag, value }),
-}));
+// Serverless Framework variables only; `\${AWS::Region}` and other !Sub references stay for CloudFormation.
+const SERVERLESS_VARIABLE = /\$\{\s*((?:self|sls|opt|env):[^}]+)\}/g;
 
 async function readResources(
   file: string,
   variables: Readonly<Record<string, string>>,
 ): Promise<Record<string, { Type: string; Properties: Record<string, unknown> }>> {
-  const text = (await readFile(file, 'utf8')).replace(/\$\{([^}]+)\}/g, (whole, name: string) => {
-    const value = variables[name.trim()];
-    if (value === undefined) throw new Error(`${file}: no value for ${whole}`);
-    return value;
-  });
-  const document = parseDocument(text, { customTags: INTRINSICS });
-  if (document.errors.length > 0) throw new Error(`${file}: ${document.errors[0]?.message}`);
-  const parsed = document.toJS() as { Resources?: Record<string, never> };
+  const text = (await readFile(file, 'utf8')).replace(
+    SERVERLESS_VARIABLE,
+    (whole, name: string) => {
+      const value = variables[name.trim()];
+      if (value === undefined) throw new Error(`${file}: no value for ${whole}`);
+      return value;
+    },
+  );
+  const parsed = parseCloudFormationYaml(text, file) as { Resources?: Record<string, never> };
   return parsed.Resources ?? {};
 }
 
 function attribute(value: unknown, queues: ProvisionedResources['queues']): unknown {
-  if (typeof value === 'object' && value !== null && 'intrinsic' in value) {
-    const { intrinsic, value: target } = value as Intrinsic;
+  if (isIntrinsic(value)) {
+    const { intrinsic, value: target } = value;
     const [logicalId, name] = String(target).split('.');
     const queue = logicalId === undefined ? undefined : queues[logicalId];
     if (intrinsic === '!GetAtt' && name === 'Arn' && queue !== undefined) return queue.arn;
@@ -57,7 +51,7 @@ function attribute(value: unknown, queues: ProvisionedResources['queues']): unkn
 export async function provision(
   file: string,
   variables: Readonly<Record<string, string>>,
-  clients: { dynamo: DynamoDBClient; sqs: SQSClient },
+  clients: { dynamo: DynamoDBClient; sqs: SQSClient; sqsEndpoint?: string },
 ): Promise<ProvisionedResources> {
   const resources = await readResources(file, variables);
   const provisioned: ProvisionedResources = { tables: {}, queues: {} };
@@ -91,7 +85,11 @@ export async function provision(
         Attributes: attributes,
       }),
     );
-    const url = created.QueueUrl as string;
+    // A queue restored from disk keeps the URL of the port it was created on; the path names it.
+    const url =
+      clients.sqsEndpoint === undefined
+        ? (created.QueueUrl as string)
+        : new URL(new URL(created.QueueUrl as string).pathname, clients.sqsEndpoint).href;
     const read = await clients.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
     );

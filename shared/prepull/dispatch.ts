@@ -39,7 +39,6 @@ export async function dispatchPrepull(
   ) {
     return { status: 'superseded', by: latest.digest };
   }
-  const now = deps.now().toISOString();
   const warmSet = await deps.store.putWarmSetEntry(message.nodeGroup, {
     registry: message.image.registry,
     repository: message.image.repository,
@@ -48,7 +47,8 @@ export async function dispatchPrepull(
     ...(message.image.mediaType === undefined ? {} : { mediaType: message.image.mediaType }),
     reason: message.reason,
     selectedBy: message.selectedBy,
-    firstRequestedAt: now,
+    // Both are request times (the push), not dispatch times; the store keeps the first for a digest.
+    firstRequestedAt: message.requestedAt,
     lastRequestedAt: message.requestedAt,
   });
   if (warmSet === 'stale') return { status: 'stale' };
