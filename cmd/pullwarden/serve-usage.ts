@@ -15,6 +15,7 @@ Options:
       --data-dir <dir>      emulator state and generated local secrets (default .pullwarden)
       --ephemeral           keep nothing: state lives in a temporary folder removed on exit
       --stage <name>        stage used in resource names (default local)
+  -q, --quiet               no line per request, batch or command (errors are still printed)
   -h, --help                show this help
 
 Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.`;

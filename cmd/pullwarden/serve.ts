@@ -120,6 +120,7 @@ export async function serveCommand(args: readonly string[], io: CommandIo): Prom
       'data-dir': { type: 'string', default: '.pullwarden' },
       ephemeral: { type: 'boolean', default: false },
       stage: { type: 'string', default: 'local' },
+      quiet: { type: 'boolean', short: 'q', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -144,7 +145,9 @@ export async function serveCommand(args: readonly string[], io: CommandIo): Prom
       ...(values.ephemeral ? {} : { dataDirectory: resolve(values['data-dir']) }),
       stage: values.stage,
       log: {
-        info: (message) => io.stdout.write(`${message}\n`),
+        info: (message) => {
+          if (!values.quiet) io.stdout.write(`${message}\n`);
+        },
         error: (message, error) => io.stderr.write(`${errorLine(message, error)}\n`),
       },
     });

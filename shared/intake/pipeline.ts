@@ -185,12 +185,15 @@ async function planAndQueue(
     source: push.source,
     deliveryId: push.deliveryId,
   }));
-  for (const message of messages) {
-    await deps.store.markRequested(message.nodeGroup, imageKey(message.image), {
-      digest: message.image.digest,
-      requestedAt: message.requestedAt,
-    });
-  }
+  // One marker per node group, written side by side: they are independent items.
+  await Promise.all(
+    messages.map((message) =>
+      deps.store.markRequested(message.nodeGroup, imageKey(message.image), {
+        digest: message.image.digest,
+        requestedAt: message.requestedAt,
+      }),
+    ),
+  );
   const { calls } = await deps.queue.send(messages);
   summary.sendCalls += calls;
   summary.queued += messages.length;
