@@ -89,6 +89,17 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
+/** What examples/pullwarden.yaml's team-releases rule plans for a release tag. */
+const TEAM_RELEASES_ROWS = [
+  ['general', 'team-releases', '10', 'agent', 'rule team-releases (priority 10, semver >=1.0.0)'],
+  [
+    'gpu',
+    'team-releases',
+    '10',
+    'ssm (eks:nodegroup-name=gpu)',
+    'rule team-releases (priority 10, semver >=1.0.0)',
+  ],
+];
 describe('pullwarden plan with examples/pullwarden.yaml', () => {
   const config = ['--config', EXAMPLE_CONFIG];
 
@@ -103,22 +114,7 @@ describe('pullwarden plan with examples/pullwarden.yaml', () => {
       /^Digest: +resolved from the registry at push time; nodes pull registry\.example\.com\/team\/api@<digest>$/m,
     );
     assert.match(run.stdout, /^Inventory: +not consulted \(no --inventory file\)$/m);
-    assert.deepEqual(rows(run.stdout), [
-      [
-        'general',
-        'team-releases',
-        '10',
-        'agent',
-        'rule team-releases (priority 10, semver >=1.0.0)',
-      ],
-      [
-        'gpu',
-        'team-releases',
-        '10',
-        'ssm (eks:nodegroup-name=gpu)',
-        'rule team-releases (priority 10, semver >=1.0.0)',
-      ],
-    ]);
+    assert.deepEqual(rows(run.stdout), TEAM_RELEASES_ROWS);
     assert.match(run.stdout, /^2 node groups would receive a pre-pull request\.$/m);
   });
 
@@ -240,39 +236,32 @@ describe('pullwarden plan with examples/pullwarden.yaml', () => {
   });
 });
 
+/** Plans registry.example.com/team/api:1.4.0 with the example config and an inventory file. */
+async function planWithInventory(name: string, content: string) {
+  const inventory = join(scratch, name);
+  await writeFile(inventory, content);
+  const run = await plan([
+    '--image',
+    'registry.example.com/team/api:1.4.0',
+    '--config',
+    EXAMPLE_CONFIG,
+    '--inventory',
+    inventory,
+  ]);
+  return { run, inventory };
+}
+
 describe('pullwarden plan with an inventory', () => {
   test('a YAML inventory adds the node groups running the repository, below the rules', async () => {
-    const inventory = join(scratch, 'inventory.yaml');
-    await writeFile(
-      inventory,
+    const { run, inventory } = await planWithInventory(
+      'inventory.yaml',
       'registry.example.com/team/api: [batch, gpu]\nregistry.example.com/other/app: [edge]\n',
     );
-    const run = await plan([
-      '--image',
-      'registry.example.com/team/api:1.4.0',
-      '--config',
-      EXAMPLE_CONFIG,
-      '--inventory',
-      inventory,
-    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, new RegExp(`^Inventory: +consulted \\(${inventory}\\)$`, 'm'));
     // gpu stays with its rule: rules outrank the inventory; batch has no settings, so agent.
     assert.deepEqual(rows(run.stdout), [
-      [
-        'general',
-        'team-releases',
-        '10',
-        'agent',
-        'rule team-releases (priority 10, semver >=1.0.0)',
-      ],
-      [
-        'gpu',
-        'team-releases',
-        '10',
-        'ssm (eks:nodegroup-name=gpu)',
-        'rule team-releases (priority 10, semver >=1.0.0)',
-      ],
+      ...TEAM_RELEASES_ROWS,
       ['batch', 'inventory', '-1', 'agent (default)', 'runs workloads that use this repository'],
     ]);
   });
@@ -357,19 +346,10 @@ describe('pullwarden plan with an inventory', () => {
   });
 
   test('a bad inventory file is an input error naming the key and line, exit 2', async () => {
-    const inventory = join(scratch, 'bad.yaml');
-    await writeFile(
-      inventory,
+    const { run, inventory } = await planWithInventory(
+      'bad.yaml',
       'registry.example.com/team/api: [batch]\nnginx: [general]\nregistry.example.com/ml/trainer: gpu\n',
     );
-    const run = await plan([
-      '--image',
-      'registry.example.com/team/api:1.4.0',
-      '--config',
-      EXAMPLE_CONFIG,
-      '--inventory',
-      inventory,
-    ]);
     assert.equal(run.code, 2);
     assert.equal(run.stdout, '');
     assert.ok(run.stderr.startsWith(`pullwarden: invalid inventory ${inventory}:\n`), run.stderr);

@@ -48,6 +48,21 @@ async function queuePair(name: string, maxReceiveCount: number) {
   return { url: queue.QueueUrl as string, arn, dlqUrl: dlq.QueueUrl as string };
 }
 
+function eventSource(
+  queue: { url: string; arn: string },
+  consumer: SqsEventSource['consumer'],
+): SqsEventSource {
+  return {
+    queueUrl: queue.url,
+    queueArn: queue.arn,
+    region: 'eu-west-1',
+    batchSize: 10,
+    reportBatchItemFailures: true,
+    target: 'consumer',
+    consumer,
+  };
+}
+
 const send = (url: string, body: string, group: string, id: string) =>
   emulators.sqs.send(
     new SendMessageCommand({
@@ -62,18 +77,10 @@ test('records carry what Lambda puts in an SQS event', async () => {
   const queue = await queuePair('shape', 3);
   await send(queue.url, '{"n":1}', 'gpu', 'd1');
   const events: SQSEvent[] = [];
-  const source: SqsEventSource = {
-    queueUrl: queue.url,
-    queueArn: queue.arn,
-    region: 'eu-west-1',
-    batchSize: 10,
-    reportBatchItemFailures: true,
-    target: 'consumer',
-    consumer: async (event) => {
-      events.push(event);
-      return { batchItemFailures: [] };
-    },
-  };
+  const source = eventSource(queue, async (event) => {
+    events.push(event);
+    return { batchItemFailures: [] };
+  });
   assert.equal(await pollOnce(emulators.sqs, source, quiet, 0), 1);
   const record = events[0]?.Records[0];
   assert.ok(record);
@@ -95,22 +102,14 @@ test('failed items stay, the rest is deleted, and repeated failures end in the D
   await send(queue.url, 'good', 'a', 'g1');
   await send(queue.url, 'bad', 'b', 'b1');
   const seen: string[] = [];
-  const source: SqsEventSource = {
-    queueUrl: queue.url,
-    queueArn: queue.arn,
-    region: 'eu-west-1',
-    batchSize: 10,
-    reportBatchItemFailures: true,
-    target: 'consumer',
-    consumer: async (event) => {
-      seen.push(...event.Records.map((record) => record.body));
-      return {
-        batchItemFailures: event.Records.filter((record) => record.body === 'bad').map(
-          (record) => ({ itemIdentifier: record.messageId }),
-        ),
-      };
-    },
-  };
+  const source = eventSource(queue, async (event) => {
+    seen.push(...event.Records.map((record) => record.body));
+    return {
+      batchItemFailures: event.Records.filter((record) => record.body === 'bad').map((record) => ({
+        itemIdentifier: record.messageId,
+      })),
+    };
+  });
   // fauxqs hands out one group per receive at most once in flight; poll until both were seen
   for (let i = 0; i < 5 && !(seen.includes('good') && seen.includes('bad')); i++) {
     await pollOnce(emulators.sqs, source, quiet, 0);
@@ -140,19 +139,11 @@ test('a consumer that throws keeps the whole batch', async () => {
   await send(queue.url, 'x', 'a', 'x1');
   const errors: string[] = [];
   let calls = 0;
-  const source: SqsEventSource = {
-    queueUrl: queue.url,
-    queueArn: queue.arn,
-    region: 'eu-west-1',
-    batchSize: 10,
-    reportBatchItemFailures: true,
-    target: 'consumer',
-    consumer: async () => {
-      calls++;
-      if (calls === 1) throw new Error('down');
-      return { batchItemFailures: [] };
-    },
-  };
+  const source = eventSource(queue, async () => {
+    calls++;
+    if (calls === 1) throw new Error('down');
+    return { batchItemFailures: [] };
+  });
   await pollOnce(
     emulators.sqs,
     source,
