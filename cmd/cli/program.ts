@@ -2,7 +2,8 @@ import { type CommandIo, processIo, UsageError } from './io.ts';
 
 export interface Command {
   readonly summary: string;
-  readonly usage: string;
+  /** A function for commands loaded on demand (see lazyCommand). */
+  readonly usage: string | (() => Promise<string>);
   run(args: readonly string[], io: CommandIo): Promise<number>;
 }
 
@@ -53,7 +54,7 @@ export async function runProgram(
       return EXIT_USAGE;
     }
     (name === undefined ? io.stderr : io.stdout).write(
-      `${topic?.usage ?? programUsage(program)}\n`,
+      `${topic === undefined ? programUsage(program) : typeof topic.usage === 'string' ? topic.usage : await topic.usage()}\n`,
     );
     return name === undefined ? EXIT_USAGE : 0;
   }
@@ -91,6 +92,26 @@ export async function runProgramOnProcess(
     );
     process.exitCode = EXIT_INTERNAL;
   }
+}
+
+/**
+ * A command whose module is loaded only when it runs or its help is shown, so that one command's
+ * dependencies never slow down another's start (the credential provider runs once per image pull).
+ */
+export function lazyCommand(summary: string, load: () => Promise<Command>): Command {
+  let loaded: Promise<Command> | undefined;
+  const command = () => {
+    loaded ??= load();
+    return loaded;
+  };
+  return {
+    summary,
+    usage: async () => {
+      const { usage } = await command();
+      return typeof usage === 'string' ? usage : usage();
+    },
+    run: async (args, io) => (await command()).run(args, io),
+  };
 }
 
 /** The `version` command every binary has. */

@@ -2,12 +2,28 @@
 // The node-side binary: the kubelet credential provider and the pre-pull agent run under it.
 import { pathToFileURL } from 'node:url';
 import type { CommandIo } from '#cmd/cli/io.ts';
-import { type Program, runProgram, runProgramOnProcess, versionCommand } from '#cmd/cli/program.ts';
+import {
+  lazyCommand,
+  type Program,
+  runProgram,
+  runProgramOnProcess,
+  versionCommand,
+} from '#cmd/cli/program.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 
 export const PULLWARDEN_NODE: Program = {
   name: 'pullwarden-node',
   commands: {
+    // Each command loads its own modules when it runs: the kubelet starts credential-provider once
+    // per image pull, and it must not pay for the others.
+    'credential-provider': lazyCommand(
+      "the kubelet's exec credential provider (CredentialProviderRequest on stdin)",
+      async () => (await import('./credential-provider.ts')).credentialProviderCommandDefinition,
+    ),
+    doctor: lazyCommand(
+      'check kubelet credential provider configs and what the kubelet would match',
+      async () => (await import('./doctor.ts')).doctorCommand,
+    ),
     version: versionCommand('pullwarden-node', PULLWARDEN_VERSION),
   },
 };

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '#cmd/pullwarden/main.ts';
+import { type CliRun, runInProcess } from '../support/in-process-cli.ts';
 
 // `pullwarden plan` in-process: the same planner the intake pipeline runs, on a given image.
 
@@ -13,34 +13,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE_CONFIG = join(root, 'examples/pullwarden.yaml');
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function plan(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const capture = (onText: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        onText(chunk.toString('utf8'));
-        done();
-      },
-    });
-  const code = await main(['plan', ...args], {
-    stdout: capture((text) => {
-      stdout += text;
-    }),
-    stderr: capture((text) => {
-      stderr += text;
-    }),
-    stdoutIsTTY: false,
-    stderrIsTTY: false,
-    env,
-  });
-  return { code, stdout, stderr };
+function plan(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runInProcess(main, ['plan', ...args], { env });
 }
 
 interface JsonTarget {
@@ -489,19 +463,7 @@ describe('pullwarden plan usage', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: pullwarden plan --image <ref> \[options\]/);
     assert.match(help.stdout, /--inventory <file>/);
-    let stdout = '';
-    const code = await main(['help'], {
-      stdout: new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          stdout += chunk.toString('utf8');
-          done();
-        },
-      }),
-      stderr: new Writable({ write: (_chunk, _encoding, done) => done() }),
-      stdoutIsTTY: false,
-      stderrIsTTY: false,
-      env: {},
-    });
+    const { code, stdout } = await runInProcess(main, ['help']);
     assert.equal(code, 0);
     assert.match(
       stdout,

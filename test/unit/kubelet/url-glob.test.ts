@@ -2,48 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { normalizeAuthKey, urlsMatch } from '#shared/kubelet/url-glob.ts';
-
-// pattern | target | match: the kubelet's URLsMatch (pkg/credentialprovider/keyring.go) vectors, plus the
-// ECR, public ECR and path-prefix cases pullwarden's registry config relies on.
-const VECTORS: [string, string, boolean][] = [
-  ['*.kubernetes.io', 'prefix.kubernetes.io', true],
-  ['prefix.*.io', 'prefix.kubernetes.io', true],
-  ['prefix.kubernetes.*', 'prefix.kubernetes.io', true],
-  ['*-good.kubernetes.io', 'prefix-good.kubernetes.io', true],
-  ['*.kubernetes.io/blah', 'prefix.kubernetes.io/blah', true],
-  ['prefix.*.io/foo', 'prefix.kubernetes.io/foo/bar', true],
-  ['*.kubernetes.io:1111/blah', 'prefix.kubernetes.io:1111/blah', true],
-  ['prefix.*.io:1111/foo', 'prefix.kubernetes.io:1111/foo/bar', true],
-  ['*.kubernetes.io', 'kubernetes.io', false],
-  ['*.*.kubernetes.io', 'prefix.kubernetes.io', false],
-  ['*.*.kubernetes.io', 'kubernetes.io', false],
-  ['kubernetes.io', 'kubernetes.com', false],
-  ['k*.io', 'quay.io', false],
-  ['*.kubernetes.io:1234/blah', 'prefix.kubernetes.io:1111/blah', false],
-  ['prefix.*.io/foo', 'prefix.kubernetes.io:1111/foo/bar', false],
-  ['*.dkr.ecr.*.amazonaws.com', '123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app', true],
-  ['*.dkr.ecr.*.amazonaws.com', '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app', false],
-  ['*.dkr.ecr.*.amazonaws.com.cn', '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app', true],
-  ['*.dkr.ecr.*.amazonaws.cn', '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app', false],
-  ['*.dkr.ecr.*.amazonaws.com', '123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/app', false],
-  ['*.dkr-ecr.*.on.aws', '123456789012.dkr-ecr.us-west-2.on.aws/app', true],
-  ['*.dkr.ecr.*.on.aws', '123456789012.dkr-ecr.us-west-2.on.aws/app', false],
-  ['*.dkr.ecr.*.amazonaws.com', '123456789012.dkr.ecr.us-east-1.amazonaws.com:443/app', false],
-  ['registry.io', 'registry.io:5000/app', false],
-  ['registry.io:8080/path', 'registry.io:8080/path/img', true],
-  ['public.ecr.aws', 'public.ecr.aws/docker/library/nginx', true],
-  ['public.ecr.aws', 'ecr-public.aws.com/docker/library/nginx', false],
-  // the path is a plain string prefix, not a path-segment prefix
-  ['registry.io/foo', 'registry.io/foobar', true],
-  // globs apply to host labels only
-  ['registry.io/*', 'registry.io/foo', false],
-  ['*.io', 'gcr.io', true],
-  ['*.io', 'k8s.gcr.io', false],
-  ['*', 'docker.io/library/nginx', false],
-  // "?" starts the URL query, so the pattern's host is "quay.i"
-  ['quay.i?', 'quay.io', false],
-  ['app*.k8s.io', 'app1.k8s.io', true],
-];
+import { URLS_MATCH_VECTORS } from '../../support/kubelet-vectors.ts';
 
 // filepath.Match character classes inside one label
 const CHARACTER_CLASSES: [string, string, boolean][] = [
@@ -70,7 +29,7 @@ const MALFORMED: [string, string][] = [
 ];
 
 describe('urlsMatch: kubelet vectors', () => {
-  for (const [pattern, target, expected] of VECTORS) {
+  for (const [pattern, target, expected] of URLS_MATCH_VECTORS) {
     it(`${expected ? 'matches' : 'does not match'} ${target} against ${pattern}`, () => {
       assert.equal(urlsMatch(pattern, target), expected);
     });

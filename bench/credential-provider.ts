@@ -1,0 +1,116 @@
+// npm run bench:credential-provider — exec latency of `pullwarden-node credential-provider` as the kubelet
+// sees it (spawn to exit, stdin request, stdout response), for a cache hit and for a miss against a
+// loopback stand-in for the ECR API, for the standalone binary (SEA) and for `node <bundle>`, plus the
+// binary's size. Options: --runs N (default 200).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { arch, availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildArtifacts, listArtifacts } from '../scripts/build.ts';
+import { buildNodeBinaries, NODE_BINARY_TARGETS } from '../scripts/build-node-binary.ts';
+import { startFakeEcr } from '../test/support/fake-ecr.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
+const runs = Number(values.runs);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const scratch = await mkdtemp(join(tmpdir(), 'pullwarden-bench-cp-'));
+const REQUEST = `${JSON.stringify({
+  kind: 'CredentialProviderRequest',
+  apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api',
+})}\n`;
+
+function percentile(sorted: readonly number[], share: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function execOnce(command: string[], configFile: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(
+      command[0] as string,
+      [...command.slice(1), 'credential-provider', '--config', configFile],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+          AWS_SECRET_ACCESS_KEY: 'bench',
+          AWS_EC2_METADATA_DISABLED: 'true',
+        },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0 || !stdout.includes('"auth":{"*.dkr.ecr.eu-west-1.amazonaws.com"')) {
+        reject(new Error(`exec failed (${code}): ${stdout}`));
+        return;
+      }
+      resolve(performance.now() - started);
+    });
+    child.stdin.end(REQUEST);
+  });
+}
+
+console.log(
+  `pullwarden-node credential-provider benchmark: ${runs} execs each, ${availableParallelism()} CPUs, node ${process.version}`,
+);
+const ecr = await startFakeEcr();
+try {
+  const [artifact] = (await listArtifacts(root, join(scratch, 'dist'))).filter(
+    (a) => a.name === 'pullwarden-node',
+  );
+  if (artifact === undefined) throw new Error('no pullwarden-node artifact');
+  const [bundle] = await buildArtifacts([artifact], root);
+  const target = NODE_BINARY_TARGETS.find((candidate) => candidate.arch === arch());
+  if (target === undefined) throw new Error(`no node binary target for ${arch()}`);
+  const [sea] = await buildNodeBinaries({ root, outdir: join(scratch, 'sea'), targets: [target] });
+  if (sea === undefined || bundle === undefined) throw new Error('the build produced nothing');
+  console.log(
+    `binary: ${sea.file.split('/').pop()} ${(sea.bytes / 1024 / 1024).toFixed(1)} MiB; bundle ${(bundle.bytes / 1024).toFixed(0)} KiB`,
+  );
+  console.log('');
+  console.log('                         p50        p99        mean');
+  const variants: [string, string[]][] = [
+    ['standalone binary', [sea.file]],
+    ['node <bundle>', [process.execPath, join(bundle.outdir, 'pullwarden-node.mjs')]],
+  ];
+  for (const [name, command] of variants) {
+    for (const kind of ['hit', 'miss'] as const) {
+      const samples: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        // A miss gets a cache directory of its own every time; hits share a warm one.
+        const cacheDirectory = join(
+          scratch,
+          kind === 'hit' ? `cache-${name}` : `miss-${name}-${i}`,
+        );
+        const configFile = join(scratch, `${kind}-${i % 2}.yaml`);
+        await writeFile(
+          configFile,
+          `apiVersion: pullwarden.dev/v1\nkind: NodeConfig\ncredentialProvider:\n  cacheDirectory: ${cacheDirectory}\n  registries:\n    - source: ecr\n      endpoint: ${ecr.endpoint}\n`,
+        );
+        if (kind === 'hit' && i === 0) await execOnce(command, configFile);
+        samples.push(await execOnce(command, configFile));
+      }
+      samples.sort((a, b) => a - b);
+      const mean = samples.reduce((sum, value) => sum + value, 0) / samples.length;
+      console.log(
+        `${`${name}, cache ${kind}`.padEnd(24)} ${percentile(samples, 0.5).toFixed(1).padStart(6)} ms ${percentile(samples, 0.99).toFixed(1).padStart(7)} ms ${mean.toFixed(1).padStart(8)} ms`,
+      );
+    }
+  }
+  console.log('');
+  console.log(
+    `ECR calls: ${ecr.calls.length} (one per miss, one to warm each hit series); target: cache-hit p50 ≤ 50 ms`,
+  );
+  await stat(sea.file);
+} finally {
+  await ecr.stop();
+  await rm(scratch, { recursive: true, force: true });
+}

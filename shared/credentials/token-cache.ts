@@ -1,0 +1,131 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+// The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
+// temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
+// and replaced. A lock file next to it makes concurrent kubelet execs mint once: the first takes the
+// lock, the others wait and then read what it wrote.
+
+const cachedTokenSchema = z.strictObject({
+  version: z.literal(1),
+  key: z.string(),
+  username: z.string().min(1),
+  password: z.string().min(1),
+  /** Absent for credentials without an expiry (a static docker config). */
+  expiresAt: z.iso.datetime().optional(),
+  mintedAt: z.iso.datetime(),
+  source: z.string(),
+});
+
+export type CachedToken = Omit<z.infer<typeof cachedTokenSchema>, 'version' | 'key'>;
+
+export interface CacheRead {
+  token?: CachedToken;
+  /** The file existed but was truncated, corrupted or written by something else. */
+  corrupt: boolean;
+}
+
+export class LockTimeoutError extends Error {
+  override readonly name = 'LockTimeoutError';
+}
+
+export interface LockOptions {
+  /** Give up waiting for another process after this long. */
+  waitMs: number;
+  /** A lock older than this belongs to a process that died; take it over. */
+  staleMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class FileTokenCache {
+  readonly directory: string;
+
+  constructor(directory: string) {
+    this.directory = directory;
+  }
+
+  private file(key: string): string {
+    return join(
+      this.directory,
+      `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`,
+    );
+  }
+
+  async read(key: string): Promise<CacheRead> {
+    let text: string;
+    try {
+      text = await readFile(this.file(key), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { corrupt: false };
+      throw error;
+    }
+    try {
+      const parsed = cachedTokenSchema.safeParse(JSON.parse(text));
+      if (!parsed.success || parsed.data.key !== key) return { corrupt: true };
+      const { version: _version, key: _key, ...token } = parsed.data;
+      return { token, corrupt: false };
+    } catch {
+      return { corrupt: true };
+    }
+  }
+
+  async write(key: string, token: CachedToken): Promise<void> {
+    await mkdir(this.directory, { recursive: true, mode: 0o700 });
+    const target = this.file(key);
+    const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const body = JSON.stringify({ version: 1, key, ...token });
+    try {
+      const handle = await open(temporary, 'wx', 0o600);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+
+  /** Runs `work` while holding the key's lock file; waits for another holder, takes over a stale one. */
+  async withLock<T>(key: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+    await mkdir(this.directory, { recursive: true, mode: 0o700 });
+    const lock = `${this.file(key)}.lock`;
+    const deadline = Date.now() + options.waitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await open(lock, 'wx', 0o600);
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const held = await stat(lock).catch(() => undefined);
+      if (held !== undefined && Date.now() - held.mtimeMs > options.staleMs) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new LockTimeoutError(`another process held ${lock} for over ${options.waitMs} ms`);
+      }
+      // Short, jittered waits: the holder usually finishes within one API call.
+      await sleep(Math.min(200, 10 * 2 ** Math.min(attempt, 4)) * (0.5 + Math.random()));
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
+  /** For tests and `doctor`: where a key's token lives. */
+  pathOf(key: string): string {
+    return this.file(key);
+  }
+}

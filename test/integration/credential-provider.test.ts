@@ -1,0 +1,269 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
+import { type FakeEcr, startFakeEcr } from '../support/fake-ecr.ts';
+
+// The credential provider as the kubelet runs it: the built pullwarden-node bundle, one process per
+// exec, a CredentialProviderRequest on stdin, against a loopback stand-in for the ECR API.
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+const V1 = 'credentialprovider.kubelet.k8s.io/v1';
+
+let scratch: string;
+let binary: string;
+let ecr: FakeEcr;
+let cacheDirectory: string;
+let configFile: string;
+
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'pullwarden-credential-provider-'));
+  const [artifact] = (await listArtifacts(root, join(scratch, 'dist'))).filter(
+    (candidate) => candidate.name === 'pullwarden-node',
+  );
+  assert.ok(artifact);
+  await buildArtifacts([artifact], root);
+  binary = join(scratch, 'dist', 'pullwarden-node', 'pullwarden-node.mjs');
+  ecr = await startFakeEcr();
+});
+after(async () => {
+  await ecr.stop();
+  await rm(scratch, { recursive: true, force: true });
+});
+
+let run = 0;
+beforeEach(async () => {
+  run++;
+  cacheDirectory = join(scratch, `cache-${run}`);
+  configFile = join(scratch, `node-${run}.yaml`);
+  ecr.calls.length = 0;
+  ecr.mode = 'ok';
+  ecr.lifetimeSeconds = 12 * 3600;
+  ecr.delayMs = 0;
+  await writeConfig();
+});
+
+async function writeConfig(extra = '') {
+  await writeFile(
+    configFile,
+    [
+      'apiVersion: pullwarden.dev/v1',
+      'kind: NodeConfig',
+      'credentialProvider:',
+      `  cacheDirectory: ${cacheDirectory}`,
+      '  requestTimeout: 5s',
+      extra,
+      '  registries:',
+      '    - source: ecr',
+      `      endpoint: ${ecr.endpoint}`,
+      '    - source: docker-config',
+      '      hosts: ["127.0.0.1:5000"]',
+      `      path: ${join(scratch, 'docker-config.json')}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+interface Exec {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function exec(request: unknown, args: string[] = []): Promise<Exec> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [binary, 'credential-provider', '--config', configFile, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          AWS_ACCESS_KEY_ID: 'AKIDNODE',
+          AWS_SECRET_ACCESS_KEY: 'node-secret',
+          AWS_EC2_METADATA_DISABLED: 'true',
+        },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify(request)}\n`);
+  });
+}
+
+const request = (image: string, apiVersion = V1) => ({
+  kind: 'CredentialProviderRequest',
+  apiVersion,
+  image,
+});
+
+function response(result: Exec) {
+  assert.equal(result.code, 0, result.stderr);
+  const parsed = JSON.parse(result.stdout) as Record<string, unknown>;
+  // The kubelet decodes strictly: exactly these fields.
+  assert.deepEqual(Object.keys(parsed), [
+    'kind',
+    'apiVersion',
+    'cacheKeyType',
+    'cacheDuration',
+    'auth',
+  ]);
+  for (const credential of Object.values(parsed.auth as Record<string, object>)) {
+    assert.deepEqual(Object.keys(credential), ['username', 'password']);
+  }
+  return parsed as {
+    apiVersion: string;
+    cacheKeyType: string;
+    cacheDuration: string;
+    auth: Record<string, { username: string; password: string }>;
+  };
+}
+
+describe('pullwarden-node credential-provider', () => {
+  test('20 concurrent execs mint exactly one token and all answer it', async () => {
+    ecr.delayMs = 300;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => exec(request(`${REGISTRY}/team/api`))),
+    );
+    assert.equal(ecr.calls.length, 1);
+    const passwords = new Set(
+      results.map((result) => response(result).auth[`*.dkr.ecr.eu-west-1.amazonaws.com`]?.password),
+    );
+    assert.deepEqual([...passwords], [ecr.password(1)]);
+    assert.match(
+      ecr.calls[0]?.authorization ?? '',
+      /Credential=AKIDNODE\/\d{8}\/eu-west-1\/ecr\/aws4_request/,
+    );
+  });
+
+  test('a cached token is answered without a call; every API version is echoed', async () => {
+    const first = response(await exec(request(`${REGISTRY}/team/api`)));
+    assert.equal(first.cacheDuration, '6h0m0s');
+    assert.equal(first.cacheKeyType, 'Registry');
+    for (const version of ['v1', 'v1beta1', 'v1alpha1']) {
+      const apiVersion = `credentialprovider.kubelet.k8s.io/${version}`;
+      const again = response(
+        await exec(request(`999999999999.dkr.ecr.eu-west-1.amazonaws.com/other`, apiVersion)),
+      );
+      assert.equal(again.apiVersion, apiVersion);
+      assert.deepEqual(Object.keys(again.auth), ['*.dkr.ecr.eu-west-1.amazonaws.com']);
+    }
+    assert.equal(ecr.calls.length, 1, 'one token serves every account of the region');
+  });
+
+  test('when ECR throttles or fails, the still-valid cached token is served and stderr says so', async () => {
+    ecr.lifetimeSeconds = 1800; // inside refreshBefore (1h): every exec tries to refresh
+    const first = response(await exec(request(`${REGISTRY}/team/api`)));
+    const password = first.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password;
+    for (const mode of ['throttle', 'error'] as const) {
+      ecr.mode = mode;
+      const result = await exec(request(`${REGISTRY}/team/api`));
+      const answer = response(result);
+      assert.equal(answer.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password, password);
+      assert.match(result.stderr, /serving the cached token, valid until /);
+      assert.doesNotMatch(result.stderr, new RegExp(password ?? 'x'));
+      assert.match(answer.cacheDuration, /^2[0-5]m\d+s$/);
+    }
+  });
+
+  test('a refusal with no usable token fails the exec with one line and no secret', async () => {
+    ecr.mode = 'deny';
+    const result = await exec(request(`${REGISTRY}/team/api`));
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(
+      result.stderr,
+      /ECR eu-west-1 \(node credentials\): AccessDeniedException \(HTTP 400\): not authorized/,
+    );
+    assert.doesNotMatch(result.stderr, /node-secret/);
+  });
+
+  test('a corrupted cache file is replaced; an expired token is refreshed', async () => {
+    response(await exec(request(`${REGISTRY}/team/api`)));
+    const [file] = (await readdir(cacheDirectory)).filter((name) => name.endsWith('.json'));
+    assert.ok(file);
+    await writeFile(join(cacheDirectory, file), '{"version":1,"key":');
+    const recovered = await exec(request(`${REGISTRY}/team/api`));
+    assert.equal(
+      response(recovered).auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password,
+      ecr.password(2),
+    );
+    assert.match(recovered.stderr, /was unreadable; replacing it/);
+    // A one-second token in a fresh cache: minted, then expired and minted again.
+    ecr.lifetimeSeconds = 1;
+    cacheDirectory = join(scratch, `cache-${run}-short`);
+    await writeConfig('  safetyMargin: 0s\n  refreshBefore: 0s');
+    response(await exec(request(`${REGISTRY}/team/api`)));
+    const minted = ecr.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    response(await exec(request(`${REGISTRY}/team/api`)));
+    assert.equal(ecr.calls.length, minted + 1, 'the expired token was replaced');
+  });
+
+  test('foreign and spoofed hosts get no credentials and 0s, without calling ECR', async () => {
+    for (const image of [
+      'docker.io/library/nginx',
+      `${REGISTRY}.evil.example/team/api`,
+      `evil.example/${REGISTRY}/team/api`,
+      `${REGISTRY}:5000/team/api`,
+    ]) {
+      const answer = response(await exec(request(image)));
+      assert.deepEqual(answer.auth, {}, image);
+      assert.equal(answer.cacheDuration, '0s');
+    }
+    assert.equal(ecr.calls.length, 0);
+  });
+
+  test('a docker config answers with the key the kubelet would match', async () => {
+    await writeFile(
+      join(scratch, 'docker-config.json'),
+      JSON.stringify({
+        auths: {
+          'https://127.0.0.1:5000/v2/': { auth: Buffer.from('robot:s3cret').toString('base64') },
+          '127.0.0.1:5000/team': { username: 'team-robot', password: 'team-pass' },
+        },
+      }),
+    );
+    const team = response(await exec(request('127.0.0.1:5000/team/api')));
+    assert.deepEqual(team.auth, {
+      '127.0.0.1:5000/team': { username: 'team-robot', password: 'team-pass' },
+    });
+    const other = response(await exec(request('127.0.0.1:5000/other/app')));
+    assert.deepEqual(other.auth, { '127.0.0.1:5000': { username: 'robot', password: 's3cret' } });
+  });
+
+  test('bad stdin and a bad config fail with a specific message', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['not json', /stdin is not JSON/],
+      [{ kind: 'Pod' }, /kind must be CredentialProviderRequest/],
+      [request(`${REGISTRY}/x`, 'credentialprovider.kubelet.k8s.io/v9'), /is not supported/],
+      [{ kind: 'CredentialProviderRequest', apiVersion: V1 }, /image is missing/],
+    ];
+    for (const [input, message] of cases) {
+      const result = await exec(input);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, message);
+    }
+    await writeFile(
+      configFile,
+      'apiVersion: pullwarden.dev/v1\nkind: NodeConfig\ncredentialProvider:\n  registries: []\n',
+    );
+    const bad = await exec(request(`${REGISTRY}/x`));
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /credentialProvider\.registries: /);
+  });
+});

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import manifest from '../../package.json' with { type: 'json' };
+import {
+  type BuiltNodeBinary,
+  buildNodeBinaries,
+  nodeBinaryName,
+  SEA_FUSE,
+  SEA_RESOURCE,
+} from '../../scripts/build-node-binary.ts';
+
+// The single executables as a node gets them: built once (~10 s with cached Node.js tarballs), the
+// one for this machine's CPU is run, and every one is checked by its ELF header and SEA fuse.
+
+const run = promisify(execFile);
+// ELF e_machine: EM_X86_64, EM_AARCH64
+const MACHINE = { x64: 0x3e, arm64: 0xb7 } as const;
+
+describe('pullwarden-node single executables', () => {
+  let scratch: string;
+  let built: BuiltNodeBinary[];
+  let native: BuiltNodeBinary;
+  before(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'pullwarden-node-binary-'));
+    built = await buildNodeBinaries({ outdir: join(scratch, 'dist') });
+    const match = built.find((binary) => binary.target.arch === process.arch);
+    assert.ok(
+      process.platform === 'linux' && match !== undefined,
+      `no pullwarden-node executable for ${process.platform}/${process.arch}; run this test on linux x64 or arm64`,
+    );
+    native = match;
+  });
+  after(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  test('builds one executable per target and a SHA256SUMS that matches them', async () => {
+    assert.deepEqual(
+      built.map((binary) => basename(binary.file)),
+      ['pullwarden-node-linux-x64', 'pullwarden-node-linux-arm64'],
+    );
+    const sums = await readFile(join(scratch, 'dist/SHA256SUMS'), 'utf8');
+    const listed = sums
+      .trimEnd()
+      .split('\n')
+      .map((line) => {
+        const match = /^([0-9a-f]{64}) {2}(\S+)$/.exec(line);
+        assert.ok(match !== null, `SHA256SUMS line is not in sha256sum format: ${line}`);
+        return [match[2], match[1]];
+      });
+    const actual = await Promise.all(
+      built.map(async (binary) => [
+        basename(binary.file),
+        createHash('sha256')
+          .update(await readFile(binary.file))
+          .digest('hex'),
+      ]),
+    );
+    assert.deepEqual(listed, actual);
+  });
+
+  test("answers version with the pinned Node.js and this machine's platform", async () => {
+    const { stdout, stderr } = await run(native.file, ['version']);
+    assert.equal(
+      stdout,
+      `pullwarden-node ${manifest.version} (node v${manifest.devDependencies.node}, linux/${process.arch})\n`,
+    );
+    // no "single executable application is experimental" warning
+    assert.equal(stderr, '');
+  });
+
+  test('rejects an unknown command with exit 2', async () => {
+    await assert.rejects(
+      run(native.file, ['no-such-command']),
+      (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(error.stderr, /^pullwarden-node: unknown command "no-such-command"/);
+        return true;
+      },
+    );
+  });
+
+  test('runs from PATH through a symlink, with no Node.js and no environment', async () => {
+    // Node leaves a bare name from PATH in argv[1]; the executable must still find its entry point.
+    const bin = join(scratch, 'bin');
+    await mkdir(bin);
+    await symlink(native.file, join(bin, 'pullwarden-node'));
+    const { stdout } = await run('pullwarden-node', ['version'], {
+      cwd: scratch,
+      env: { PATH: bin },
+    });
+    assert.match(
+      stdout,
+      /^pullwarden-node \d+\.\d+\.\d+\S* \(node v\d+\.\d+\.\d+, linux\/\w+\)\n$/,
+    );
+  });
+
+  test('every target is a 64-bit ELF for its CPU with the application injected', async () => {
+    for (const binary of built) {
+      const name = nodeBinaryName(binary.target);
+      const bytes = await readFile(binary.file);
+      assert.equal(bytes.subarray(0, 4).toString('latin1'), '\x7fELF', `${name}: ELF magic`);
+      assert.equal(bytes[4], 2, `${name}: ELFCLASS64`);
+      assert.equal(bytes[5], 1, `${name}: little-endian`);
+      assert.equal(
+        bytes.readUInt16LE(18),
+        MACHINE[binary.target.arch],
+        `${name}: e_machine for ${binary.target.arch}`,
+      );
+      // postject flips the fuse that tells Node to look for the blob, and adds the blob as a note
+      assert.ok(bytes.includes(`${SEA_FUSE}:1`), `${name}: SEA fuse is not set`);
+      assert.ok(!bytes.includes(`${SEA_FUSE}:0`), `${name}: unset SEA fuse left behind`);
+      assert.ok(bytes.includes(SEA_RESOURCE), `${name}: no ${SEA_RESOURCE} resource`);
+      assert.ok(
+        bytes.includes('process.argv[1] = process.execPath;'),
+        `${name}: the pullwarden-node main script is not embedded`,
+      );
+    }
+  });
+});

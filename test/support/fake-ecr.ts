@@ -1,0 +1,119 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// A loopback stand-in for the ECR and ECR Public GetAuthorizationToken APIs (AWS JSON 1.1), the one
+// remote call the credential provider makes. It counts calls and can answer with throttling or server
+// errors, so tests can show what the node does when ECR misbehaves.
+
+export type FakeEcrMode = 'ok' | 'throttle' | 'error' | 'deny';
+
+export interface FakeEcr {
+  endpoint: string;
+  calls: { target: string; authorization: string; at: number }[];
+  mode: FakeEcrMode;
+  /** Token lifetime the next answers carry. */
+  lifetimeSeconds: number;
+  /** Answers are delayed this long, to make concurrent execs overlap. */
+  delayMs: number;
+  password(n: number): string;
+  stop(): Promise<void>;
+}
+
+const PRIVATE = 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken';
+const PUBLIC = 'SpencerFrontendService.GetAuthorizationToken';
+
+export async function startFakeEcr(): Promise<FakeEcr> {
+  const fake: FakeEcr = {
+    endpoint: '',
+    calls: [],
+    mode: 'ok',
+    lifetimeSeconds: 12 * 3600,
+    delayMs: 0,
+    password: (n) => `ecr-password-${n}`,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const reply = (response: ServerResponse, status: number, body: unknown, type?: string) => {
+    response.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-requestid': `req-${fake.calls.length}`,
+      ...(type === undefined ? {} : { 'x-amzn-errortype': type }),
+    });
+    response.end(JSON.stringify(body));
+  };
+  const server: Server = createServer(
+    async (request: IncomingMessage, response: ServerResponse) => {
+      for await (const _ of request) {
+        // drain the body; its content does not matter here
+      }
+      const target = String(request.headers['x-amz-target'] ?? '');
+      fake.calls.push({
+        target,
+        authorization: String(request.headers.authorization ?? ''),
+        at: Date.now(),
+      });
+      if (fake.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.delayMs));
+      if (target !== PRIVATE && target !== PUBLIC) {
+        reply(
+          response,
+          400,
+          { __type: 'UnknownOperationException', message: target },
+          'UnknownOperationException',
+        );
+        return;
+      }
+      if (fake.mode === 'throttle') {
+        reply(
+          response,
+          400,
+          { __type: 'ThrottlingException', message: 'Rate exceeded' },
+          'ThrottlingException',
+        );
+        return;
+      }
+      if (fake.mode === 'error') {
+        reply(
+          response,
+          500,
+          { __type: 'ServerException', message: 'internal error' },
+          'ServerException',
+        );
+        return;
+      }
+      if (fake.mode === 'deny') {
+        reply(
+          response,
+          400,
+          {
+            __type: 'AccessDeniedException',
+            message: 'not authorized to perform ecr:GetAuthorizationToken',
+          },
+          'AccessDeniedException',
+        );
+        return;
+      }
+      const token = Buffer.from(`AWS:${fake.password(fake.calls.length)}`).toString('base64');
+      const expiresAt = Date.now() / 1000 + fake.lifetimeSeconds;
+      reply(
+        response,
+        200,
+        target === PUBLIC
+          ? { authorizationData: { authorizationToken: token, expiresAt } }
+          : {
+              authorizationData: [
+                {
+                  authorizationToken: token,
+                  expiresAt,
+                  proxyEndpoint: 'https://123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+                },
+              ],
+            },
+      );
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
