@@ -48,6 +48,21 @@ function attribute(value: unknown, queues: ProvisionedResources['queues']): unkn
   return value;
 }
 
+async function untilActive(dynamo: DynamoDBClient, name: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const described = await dynamo
+      .send(new DescribeTableCommand({ TableName: name }))
+      .catch((error: { name?: string }) => {
+        if (error.name === 'ResourceNotFoundException') return undefined;
+        throw error;
+      });
+    if (described?.Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > deadline) throw new Error(`table ${name} did not become ACTIVE within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 export async function provision(
   file: string,
   variables: Readonly<Record<string, string>>,
@@ -115,6 +130,8 @@ export async function provision(
           KeySchema: properties.KeySchema as never,
         }),
       );
+      // Creation finishes asynchronously, as on AWS; the first write must not race it.
+      await untilActive(clients.dynamo, name);
     }
     provisioned.tables[logicalId] = name;
   }
