@@ -58,6 +58,15 @@ function execOnce(command: string[], configFile: string): Promise<number> {
   });
 }
 
+function spawnOnly(command: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(command[0] as string, command.slice(1), { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', () => resolve(performance.now() - started));
+  });
+}
+
 console.log(
   `pullwarden-node credential-provider benchmark: ${runs} execs each, ${availableParallelism()} CPUs, node ${process.version}`,
 );
@@ -105,6 +114,13 @@ try {
       );
     }
   }
+  // The floor: what spawning a process that does nothing costs from here.
+  const floor: number[] = [];
+  for (let i = 0; i < runs; i++) floor.push(await spawnOnly([sea.file, 'version']));
+  floor.sort((a, b) => a - b);
+  console.log(
+    `${'binary, `version` only'.padEnd(24)} ${percentile(floor, 0.5).toFixed(1).padStart(6)} ms ${percentile(floor, 0.99).toFixed(1).padStart(7)} ms`,
+  );
   console.log('');
   console.log(
     `ECR calls: ${ecr.calls.length} (one per miss, one to warm each hit series); target: cache-hit p50 ≤ 50 ms`,

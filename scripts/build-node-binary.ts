@@ -3,9 +3,9 @@
 // nothing installed; the binary is the pinned Node.js with our bundle injected by postject.
 //
 // Node 24.21 has no `--build-sea` and its SEA main script must be CommonJS, while the
-// pullwarden-node entry is ESM with top-level await. So the bundle stays ESM and a small CommonJS
-// main script import()s it from a data: URL (SEA main scripts may import(); data: modules may
-// import built-ins, and the bundle needs nothing else).
+// pullwarden-node entry is ESM with top-level await. So the bundle stays ESM (split into an entry and
+// chunks loaded on demand) and a small CommonJS main script embeds every module and import()s the
+// entry through module hooks that resolve chunk imports to the embedded copies.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -20,7 +20,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -160,7 +160,9 @@ async function writeSeaBlob(root: string, work: string): Promise<string> {
     );
   const result = await build({
     absWorkingDir: root,
-    entryPoints: Object.values(artifact.entryPoints),
+    entryPoints: artifact.entryPoints,
+    outdir: '/sea',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     write: false,
     platform: 'node',
@@ -171,22 +173,45 @@ async function writeSeaBlob(root: string, work: string): Promise<string> {
     banner: { js: SEA_BANNER },
     define: { 'import.meta': '__seaImportMeta' },
     logLevel: 'silent',
+    ...(artifact.splitting === true ? { splitting: true, chunkNames: '[name]-[hash]' } : {}),
   });
   if (result.warnings.length > 0)
     throw new Error(
       `esbuild warnings in the pullwarden-node SEA bundle:\n${result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`).join('\n')}`,
     );
-  const [output] = result.outputFiles;
-  if (output === undefined || result.outputFiles.length !== 1)
-    throw new Error(`expected one SEA bundle, esbuild wrote ${result.outputFiles.length}`);
-  // sourceURL keeps stack traces from printing the whole data: URL in every frame.
-  const module = `${output.text}//# sourceURL=pullwarden-node.mjs\n`;
+  // Every output file is embedded; chunks are decoded and compiled only when first imported.
+  const modules: Record<string, string> = {};
+  for (const output of result.outputFiles) {
+    const name = basename(output.path);
+    // sourceURL keeps stack traces short and readable.
+    modules[name] = Buffer.from(`${output.text}//# sourceURL=${name}\n`).toString('base64');
+  }
+  if (modules['pullwarden-node.mjs'] === undefined)
+    throw new Error('the SEA bundle has no pullwarden-node.mjs entry');
   const main = [
     "'use strict';",
-    '// pullwarden-node single executable application: runs the embedded ESM bundle.',
+    '// pullwarden-node single executable application: runs the embedded ESM modules, resolving their',
+    '// chunk imports to the embedded copies.',
+    "const { registerHooks } = require('node:module');",
+    `const modules = ${JSON.stringify(modules)};`,
+    "const SCHEME = 'pullwarden-sea:///';",
+    'registerHooks({',
+    '  resolve(specifier, context, nextResolve) {',
+    "    if (context.parentURL?.startsWith(SCHEME) && specifier.startsWith('./')) {",
+    '      const name = specifier.slice(2);',
+    "      if (Object.hasOwn(modules, name)) return { url: SCHEME + name, format: 'module', shortCircuit: true };",
+    '    }',
+    '    return nextResolve(specifier, context);',
+    '  },',
+    '  load(url, context, nextLoad) {',
+    '    if (!url.startsWith(SCHEME)) return nextLoad(url, context);',
+    '    const name = url.slice(SCHEME.length);',
+    "    return { format: 'module', source: Buffer.from(modules[name], 'base64').toString('utf8'), shortCircuit: true };",
+    '  },',
+    '});',
     // Node leaves argv[1] as typed (a bare name from PATH, a symlink); a script would get its real path.
     'process.argv[1] = process.execPath;',
-    `import(${JSON.stringify(`data:text/javascript;base64,${Buffer.from(module).toString('base64')}`)}).catch((error) => {`,
+    "import(SCHEME + 'pullwarden-node.mjs').catch((error) => {",
     "  process.stderr.write('pullwarden-node: internal error: ' + (error instanceof Error ? (error.stack ?? error.message) : String(error)) + '\\n');",
     '  process.exitCode = 70;',
     '});',

@@ -19,6 +19,8 @@ export interface Artifact {
   readonly outdir: string;
   /** Packages left out of the bundle because the runtime provides them. */
   readonly external?: readonly string[];
+  /** Modules loaded with import() go to chunks of their own, read only when a command needs them. */
+  readonly splitting?: boolean;
 }
 
 // The nodejs24.x Lambda runtime ships AWS SDK v3; bundling it again would triple every function.
@@ -53,6 +55,9 @@ export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): P
     name: 'pullwarden-node',
     entryPoints: { 'pullwarden-node': join(root, 'cmd/pullwarden-node/main.ts') },
     outdir: join(outdir, 'pullwarden-node'),
+    // The kubelet starts the credential provider once per pull: it must not parse the AWS SDK, YAML
+    // or the doctor's checks unless it uses them.
+    splitting: true,
   });
   return artifacts;
 }
@@ -85,6 +90,9 @@ export async function buildArtifacts(
       metafile: true,
       logLevel: 'silent',
       external: [...(artifact.external ?? [])],
+      ...(artifact.splitting === true
+        ? { splitting: true, chunkNames: 'chunks/[name]-[hash]' }
+        : {}),
     };
     const result = await build(options);
     if (result.warnings.length > 0) {

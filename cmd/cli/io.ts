@@ -5,6 +5,8 @@ export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   stdin?: ByteChunks;
+  /** The descriptor behind stdin, when it is this process's own (read directly, without a stream). */
+  stdinFd?: number;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   env: Readonly<Record<string, string | undefined>>;
@@ -19,7 +21,11 @@ export function processIo(): CommandIo {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    stdin: process.stdin,
+    // process.stdin builds a stream when first read: only commands that use it pay for it.
+    get stdin() {
+      return process.stdin;
+    },
+    stdinFd: 0,
     stdoutIsTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
     env: process.env,

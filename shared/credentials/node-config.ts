@@ -1,75 +1,60 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
-import { CACHE_KEY_TYPES } from './protocol.ts';
+import { commonJsExports } from '#shared/runtime/commonjs.ts';
+import { CACHE_KEY_TYPES, type CacheKeyType } from './protocol.ts';
 
 // The node binary's configuration (`--config` or PULLWARDEN_NODE_CONFIG, YAML or JSON): which registries
 // the credential provider serves, from which source, and how it caches. Anything not listed gets no
 // credentials, so a wide matchImages in the kubelet config cannot leak a token to another host.
+// Validated by hand rather than with a schema library: the kubelet runs this once per image pull, and
+// loading one costs more than the whole cache-hit answer.
 
-const seconds = z.string().transform((text, context) => {
-  try {
-    return Number(parseGoDuration(text)) / 1e9;
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
-
-const ecrRegistry = z.strictObject({
-  source: z.literal('ecr'),
-  /** Only these accounts / regions (default: every ECR registry host, and ECR Public). */
-  accounts: z.array(z.string().regex(/^\d{12}$/, 'must be a 12-digit account id')).optional(),
-  regions: z.array(z.string().min(1)).optional(),
-  public: z.boolean().default(true),
+export interface EcrSettings {
+  source: 'ecr';
+  /** Only these accounts / regions (default: every ECR registry host). */
+  accounts?: string[];
+  regions?: string[];
+  /** Also serve ECR Public (default true). */
+  public: boolean;
   /** API endpoint override: a VPC endpoint URL. */
-  endpoint: z.url().optional(),
-  stsEndpoint: z.url().optional(),
-  serviceAccount: z
-    .strictObject({
-      /** Service account annotations naming the role to assume with the pod's token, first found wins. */
-      roleAnnotations: z
-        .array(z.string().min(1))
-        .default(['eks.amazonaws.com/ecr-role-arn', 'eks.amazonaws.com/role-arn']),
-      /** A role per registry account, used when no annotation names one. */
-      accountRoles: z
-        .record(z.string().regex(/^\d{12}$/), z.string().startsWith('arn:'))
-        .default({}),
-      /** When assuming the role fails: `fail` the exec, or use the `node` credentials. */
-      onFailure: z.enum(['fail', 'node']).default('fail'),
-    })
-    .prefault({}),
-});
+  endpoint?: string;
+  stsEndpoint?: string;
+  serviceAccount: {
+    /** Service account annotations naming the role to assume with the pod's token, first found wins. */
+    roleAnnotations: string[];
+    /** A role per registry account, used when no annotation names one. */
+    accountRoles: Record<string, string>;
+    /** When assuming the role fails: `fail` the exec, or use the `node` credentials. */
+    onFailure: 'fail' | 'node';
+  };
+}
 
-const dockerConfigRegistry = z.strictObject({
-  source: z.literal('docker-config'),
+export interface DockerConfigSettings {
+  source: 'docker-config';
   /** Registries served, in the kubelet's matchImages syntax. */
-  hosts: z.array(z.string().min(1)).min(1),
+  hosts: string[];
   /** A docker `config.json`; its `auths` keys are matched with the kubelet's keyring rules. */
-  path: z.string().min(1),
-});
+  path: string;
+}
 
-export const nodeConfigSchema = z.strictObject({
-  apiVersion: z.literal('pullwarden.dev/v1'),
-  kind: z.literal('NodeConfig'),
-  credentialProvider: z.strictObject({
-    cacheKeyType: z.enum(CACHE_KEY_TYPES).default('Registry'),
-    cacheDirectory: z.string().min(1).default('/var/lib/pullwarden/credentials'),
-    maxCacheDuration: seconds.default(6 * 3600),
-    safetyMargin: seconds.default(300),
-    refreshBefore: seconds.default(3600),
-    requestTimeout: seconds.default(10),
-    registries: z.array(z.discriminatedUnion('source', [ecrRegistry, dockerConfigRegistry])).min(1),
+export type RegistrySettings = EcrSettings | DockerConfigSettings;
+
+export interface NodeConfig {
+  apiVersion: 'pullwarden.dev/v1';
+  kind: 'NodeConfig';
+  credentialProvider: {
+    cacheKeyType: CacheKeyType;
+    cacheDirectory: string;
+    /** Durations in seconds (written as Go durations: 6h, 5m, 10s). */
+    maxCacheDuration: number;
+    safetyMargin: number;
+    refreshBefore: number;
+    requestTimeout: number;
+    registries: RegistrySettings[];
     /** Mirrors and pull-through caches: pulls from `host` use the credentials of `registry`. */
-    mirrors: z
-      .array(z.strictObject({ host: z.string().min(1), registry: z.string().min(1) }))
-      .default([]),
-  }),
-});
-
-export type NodeConfig = z.infer<typeof nodeConfigSchema>;
-export type RegistrySettings = NodeConfig['credentialProvider']['registries'][number];
-export type EcrSettings = Extract<RegistrySettings, { source: 'ecr' }>;
+    mirrors: { host: string; registry: string }[];
+  };
+}
 
 export class NodeConfigError extends Error {
   override readonly name = 'NodeConfigError';
@@ -82,21 +67,12 @@ export async function parseNodeConfig(text: string, source: string): Promise<Nod
   } catch {
     // YAML costs a module load on every exec; JSON (what the install script writes) does not.
     try {
-      value = (await import('yaml')).parse(text);
+      value = commonJsExports(await import('yaml')).parse(text);
     } catch (error) {
       throw new NodeConfigError(`${source}: not YAML or JSON: ${(error as Error).message}`);
     }
   }
-  const parsed = nodeConfigSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue?.path
-      .map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`))
-      .join('')
-      .replace(/^\./, '');
-    throw new NodeConfigError(`${source}: ${path === '' ? '' : `${path}: `}${issue?.message}`);
-  }
-  return parsed.data;
+  return readNodeConfig(value, source);
 }
 
 export async function loadNodeConfig(path: string): Promise<NodeConfig> {
@@ -109,4 +85,212 @@ export async function loadNodeConfig(path: string): Promise<NodeConfig> {
     );
   }
   return parseNodeConfig(text, path);
+}
+
+type Fields = Record<string, unknown>;
+
+/** Reads one config value at a time; the first problem stops with its field path. */
+class ConfigReader {
+  readonly source: string;
+
+  constructor(source: string) {
+    this.source = source;
+  }
+
+  fail(path: string, message: string): never {
+    throw new NodeConfigError(`${this.source}: ${path === '' ? '' : `${path}: `}${message}`);
+  }
+
+  object(value: unknown, path: string, allowed: readonly string[]): Fields {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(path, 'must be an object');
+    }
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.fail(path, `unknown field "${key}"`);
+    }
+    return value as Fields;
+  }
+
+  string(value: unknown, path: string, rule?: { pattern: RegExp; message: string }): string {
+    if (typeof value !== 'string' || value === '') this.fail(path, 'must be a non-empty string');
+    if (rule !== undefined && !rule.pattern.test(value)) this.fail(path, rule.message);
+    return value;
+  }
+
+  optionalString(value: unknown, path: string, rule?: { pattern: RegExp; message: string }) {
+    return value === undefined ? undefined : this.string(value, path, rule);
+  }
+
+  strings(value: unknown, path: string, rule?: { pattern: RegExp; message: string }): string[] {
+    if (!Array.isArray(value)) this.fail(path, 'must be a list');
+    return value.map((item, index) => this.string(item, `${path}[${index}]`, rule));
+  }
+
+  boolean(value: unknown, path: string, fallback: boolean): boolean {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') this.fail(path, 'must be true or false');
+    return value;
+  }
+
+  oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value as T)) this.fail(path, `must be one of ${allowed.join(', ')}`);
+    return value as T;
+  }
+
+  seconds(value: unknown, path: string, fallback: number): number {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'string')
+      this.fail(path, 'must be a duration such as "6h", "5m" or "10s"');
+    try {
+      const nanoseconds = parseGoDuration(value);
+      if (nanoseconds < 0n) this.fail(path, 'must not be negative');
+      return Number(nanoseconds) / 1e9;
+    } catch (error) {
+      if (error instanceof NodeConfigError) throw error;
+      return this.fail(path, (error as Error).message);
+    }
+  }
+}
+
+const ACCOUNT = { pattern: /^\d{12}$/, message: 'must be a 12-digit account id' };
+const URL_RULE = { pattern: /^https?:\/\/[^\s/]+/, message: 'must be an http(s) URL' };
+
+function readRegistry(reader: ConfigReader, value: unknown, path: string): RegistrySettings {
+  const source = reader.object(value, path, [
+    'source',
+    'accounts',
+    'regions',
+    'public',
+    'endpoint',
+    'stsEndpoint',
+    'serviceAccount',
+    'hosts',
+    'path',
+  ]).source;
+  if (source === 'docker-config') {
+    const fields = reader.object(value, path, ['source', 'hosts', 'path']);
+    const hosts = reader.strings(fields.hosts, `${path}.hosts`);
+    if (hosts.length === 0) reader.fail(`${path}.hosts`, 'must name at least one registry');
+    return { source, hosts, path: reader.string(fields.path, `${path}.path`) };
+  }
+  if (source !== 'ecr') reader.fail(`${path}.source`, 'must be ecr or docker-config');
+  const fields = reader.object(value, path, [
+    'source',
+    'accounts',
+    'regions',
+    'public',
+    'endpoint',
+    'stsEndpoint',
+    'serviceAccount',
+  ]);
+  const account =
+    fields.serviceAccount === undefined
+      ? {}
+      : reader.object(fields.serviceAccount, `${path}.serviceAccount`, [
+          'roleAnnotations',
+          'accountRoles',
+          'onFailure',
+        ]);
+  const rolesPath = `${path}.serviceAccount.accountRoles`;
+  const roles =
+    account.accountRoles === undefined
+      ? {}
+      : reader.object(account.accountRoles, rolesPath, Object.keys(account.accountRoles as object));
+  const accountRoles: Record<string, string> = {};
+  for (const [id, arn] of Object.entries(roles)) {
+    reader.string(id, rolesPath, ACCOUNT);
+    accountRoles[id] = reader.string(arn, `${rolesPath}.${id}`, {
+      pattern: /^arn:aws[\w-]*:iam::\d{12}:role\//,
+      message: 'must be an IAM role ARN',
+    });
+  }
+  const endpoint = reader.optionalString(fields.endpoint, `${path}.endpoint`, URL_RULE);
+  const stsEndpoint = reader.optionalString(fields.stsEndpoint, `${path}.stsEndpoint`, URL_RULE);
+  return {
+    source,
+    ...(fields.accounts === undefined
+      ? {}
+      : { accounts: reader.strings(fields.accounts, `${path}.accounts`, ACCOUNT) }),
+    ...(fields.regions === undefined
+      ? {}
+      : { regions: reader.strings(fields.regions, `${path}.regions`) }),
+    public: reader.boolean(fields.public, `${path}.public`, true),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(stsEndpoint === undefined ? {} : { stsEndpoint }),
+    serviceAccount: {
+      roleAnnotations:
+        account.roleAnnotations === undefined
+          ? ['eks.amazonaws.com/ecr-role-arn', 'eks.amazonaws.com/role-arn']
+          : reader.strings(account.roleAnnotations, `${path}.serviceAccount.roleAnnotations`),
+      accountRoles,
+      onFailure: reader.oneOf(
+        account.onFailure,
+        `${path}.serviceAccount.onFailure`,
+        ['fail', 'node'] as const,
+        'fail',
+      ),
+    },
+  };
+}
+
+function readNodeConfig(value: unknown, source: string): NodeConfig {
+  const reader = new ConfigReader(source);
+  const top = reader.object(value, '', ['apiVersion', 'kind', 'credentialProvider']);
+  if (top.apiVersion !== 'pullwarden.dev/v1')
+    reader.fail('apiVersion', 'must be pullwarden.dev/v1');
+  if (top.kind !== 'NodeConfig') reader.fail('kind', 'must be NodeConfig');
+  const path = 'credentialProvider';
+  const settings = reader.object(top.credentialProvider, path, [
+    'cacheKeyType',
+    'cacheDirectory',
+    'maxCacheDuration',
+    'safetyMargin',
+    'refreshBefore',
+    'requestTimeout',
+    'registries',
+    'mirrors',
+  ]);
+  const registries: unknown[] = Array.isArray(settings.registries) ? settings.registries : [];
+  if (registries.length === 0) reader.fail(`${path}.registries`, 'must list at least one registry');
+  const mirrors =
+    settings.mirrors === undefined
+      ? []
+      : Array.isArray(settings.mirrors)
+        ? settings.mirrors
+        : reader.fail(`${path}.mirrors`, 'must be a list');
+  return {
+    apiVersion: 'pullwarden.dev/v1',
+    kind: 'NodeConfig',
+    credentialProvider: {
+      cacheKeyType: reader.oneOf(
+        settings.cacheKeyType,
+        `${path}.cacheKeyType`,
+        CACHE_KEY_TYPES,
+        'Registry',
+      ),
+      cacheDirectory:
+        settings.cacheDirectory === undefined
+          ? '/var/lib/pullwarden/credentials'
+          : reader.string(settings.cacheDirectory, `${path}.cacheDirectory`),
+      maxCacheDuration: reader.seconds(
+        settings.maxCacheDuration,
+        `${path}.maxCacheDuration`,
+        6 * 3600,
+      ),
+      safetyMargin: reader.seconds(settings.safetyMargin, `${path}.safetyMargin`, 300),
+      refreshBefore: reader.seconds(settings.refreshBefore, `${path}.refreshBefore`, 3600),
+      requestTimeout: reader.seconds(settings.requestTimeout, `${path}.requestTimeout`, 10),
+      registries: registries.map((entry, index) =>
+        readRegistry(reader, entry, `${path}.registries[${index}]`),
+      ),
+      mirrors: mirrors.map((entry, index) => {
+        const fields = reader.object(entry, `${path}.mirrors[${index}]`, ['host', 'registry']);
+        return {
+          host: reader.string(fields.host, `${path}.mirrors[${index}].host`),
+          registry: reader.string(fields.registry, `${path}.mirrors[${index}].registry`),
+        };
+      }),
+    },
+  };
 }

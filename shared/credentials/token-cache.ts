@@ -1,25 +1,40 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 
 // The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
 // temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
 // and replaced. A lock file next to it makes concurrent kubelet execs mint once: the first takes the
 // lock, the others wait and then read what it wrote.
 
-const cachedTokenSchema = z.strictObject({
-  version: z.literal(1),
-  key: z.string(),
-  username: z.string().min(1),
-  password: z.string().min(1),
-  /** Absent for credentials without an expiry (a static docker config). */
-  expiresAt: z.iso.datetime().optional(),
-  mintedAt: z.iso.datetime(),
-  source: z.string(),
-});
+export interface CachedToken {
+  username: string;
+  password: string;
+  /** Absent for credentials without an expiry. */
+  expiresAt?: string;
+  mintedAt: string;
+  source: string;
+}
 
-export type CachedToken = Omit<z.infer<typeof cachedTokenSchema>, 'version' | 'key'>;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** The token in a cache file, or undefined when the file is not one this cache wrote for `key`. */
+function cachedToken(value: unknown, key: string): CachedToken | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const file = value as Record<string, unknown>;
+  const text = (name: string) => typeof file[name] === 'string' && file[name] !== '';
+  if (file.version !== 1 || file.key !== key || !text('username') || !text('password'))
+    return undefined;
+  if (!text('source') || !ISO_TIME.test(String(file.mintedAt))) return undefined;
+  if (file.expiresAt !== undefined && !ISO_TIME.test(String(file.expiresAt))) return undefined;
+  return {
+    username: file.username as string,
+    password: file.password as string,
+    ...(file.expiresAt === undefined ? {} : { expiresAt: file.expiresAt as string }),
+    mintedAt: file.mintedAt as string,
+    source: file.source as string,
+  };
+}
 
 export interface CacheRead {
   token?: CachedToken;
@@ -63,10 +78,8 @@ export class FileTokenCache {
       throw error;
     }
     try {
-      const parsed = cachedTokenSchema.safeParse(JSON.parse(text));
-      if (!parsed.success || parsed.data.key !== key) return { corrupt: true };
-      const { version: _version, key: _key, ...token } = parsed.data;
-      return { token, corrupt: false };
+      const token = cachedToken(JSON.parse(text), key);
+      return token === undefined ? { corrupt: true } : { token, corrupt: false };
     } catch {
       return { corrupt: true };
     }

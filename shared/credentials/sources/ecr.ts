@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { type EcrRegistry, ecrApiEndpoint } from '#shared/ecr/registry-host.ts';
+import { commonJsExports } from '#shared/runtime/commonjs.ts';
 import type { CredentialSource, MintedCredential } from '../answer.ts';
 
 // ECR tokens. One token serves every registry of a region for one identity, so the cache key is the
@@ -97,7 +98,9 @@ async function assumeRole(
   region: string,
   options: EcrSourceOptions,
 ): Promise<AwsCredentialIdentity> {
-  const { STSClient, AssumeRoleWithWebIdentityCommand } = await import('@aws-sdk/client-sts');
+  const { STSClient, AssumeRoleWithWebIdentityCommand } = commonJsExports(
+    await import('@aws-sdk/client-sts'),
+  );
   const sts = new STSClient({
     region,
     maxAttempts: 1,
@@ -168,8 +171,8 @@ export function ecrSource(
           identity.kind === 'node'
             ? undefined
             : await assumeRole(identity, registry.region, options);
-        const { ECRPUBLICClient, GetAuthorizationTokenCommand } = await import(
-          '@aws-sdk/client-ecr-public'
+        const { ECRPUBLICClient, GetAuthorizationTokenCommand } = commonJsExports(
+          await import('@aws-sdk/client-ecr-public'),
         );
         const ecr = new ECRPUBLICClient({
           ...client,
@@ -194,7 +197,9 @@ export function ecrSource(
     async mint() {
       const credentials =
         identity.kind === 'node' ? undefined : await assumeRole(identity, registry.region, options);
-      const { ECRClient, GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
+      const { ECRClient, GetAuthorizationTokenCommand } = commonJsExports(
+        await import('@aws-sdk/client-ecr'),
+      );
       const ecr = new ECRClient({
         ...client,
         ...(credentials === undefined ? {} : { credentials }),
