@@ -267,3 +267,23 @@ describe('pullwarden-node credential-provider', () => {
     assert.match(bad.stderr, /credentialProvider\.registries: /);
   });
 });
+
+describe('the shipped node files', () => {
+  test('infra/kubelet passes doctor and its node config loads', async () => {
+    const { main } = await import('#cmd/pullwarden-node/main.ts');
+    const { runInProcess } = await import('../support/in-process-cli.ts');
+    const checked = await runInProcess(main, [
+      'doctor',
+      'kubelet-config',
+      join(root, 'infra/kubelet/credential-provider-config.yaml'),
+    ]);
+    assert.equal(checked.code, 0, checked.stdout);
+    assert.match(checked.stdout, /0 errors, 0 warnings/);
+    const { loadNodeConfig } = await import('#shared/credentials/node-config.ts');
+    const config = await loadNodeConfig(join(root, 'infra/kubelet/node.json'));
+    assert.deepEqual(
+      config.credentialProvider.registries.map((registry) => registry.source),
+      ['ecr', 'docker-config'],
+    );
+  });
+});
