@@ -42,13 +42,15 @@ beforeEach(async () => {
   cacheDirectory = join(scratch, `cache-${run}`);
   configFile = join(scratch, `node-${run}.yaml`);
   ecr.calls.length = 0;
+  ecr.stsCalls.length = 0;
+  ecr.stsMode = 'ok';
   ecr.mode = 'ok';
   ecr.lifetimeSeconds = 12 * 3600;
   ecr.delayMs = 0;
   await writeConfig();
 });
 
-async function writeConfig(extra = '') {
+async function writeConfig(extra = '', serviceAccount = '') {
   await writeFile(
     configFile,
     [
@@ -61,6 +63,8 @@ async function writeConfig(extra = '') {
       '  registries:',
       '    - source: ecr',
       `      endpoint: ${ecr.endpoint}`,
+      `      stsEndpoint: ${ecr.endpoint}`,
+      serviceAccount,
       '    - source: docker-config',
       '      hosts: ["127.0.0.1:5000"]',
       `      path: ${join(scratch, 'docker-config.json')}`,
@@ -265,6 +269,65 @@ describe('pullwarden-node credential-provider', () => {
     const bad = await exec(request(`${REGISTRY}/x`));
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /credentialProvider\.registries: /);
+  });
+});
+
+/** A service account token as the kubelet passes it: a JWT whose subject names the account. */
+function serviceAccountToken(namespace: string, name: string): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'RS256' })}.${part({ sub: `system:serviceaccount:${namespace}:${name}`, aud: ['sts.amazonaws.com'] })}.signature`;
+}
+
+const ROLE = 'arn:aws:iam::123456789012:role/team-pull';
+
+function saRequest(namespace: string, name: string) {
+  return {
+    ...request(`${REGISTRY}/team/api`),
+    serviceAccountToken: serviceAccountToken(namespace, name),
+    serviceAccountAnnotations: { 'eks.amazonaws.com/ecr-role-arn': ROLE },
+  };
+}
+
+describe('service account tokens (KEP-4412)', () => {
+  test('the annotated role is assumed with the pod token, and tokens are cached per service account', async () => {
+    const first = response(await exec(saRequest('team-a', 'api')));
+    assert.deepEqual(ecr.stsCalls, [
+      {
+        roleArn: ROLE,
+        roleSessionName: 'pullwarden.team-a.api',
+        webIdentityToken: serviceAccountToken('team-a', 'api'),
+      },
+    ]);
+    assert.match(
+      ecr.calls[0]?.authorization ?? '',
+      /Credential=ASIA1ROLE\//,
+      'ECR is called as the role',
+    );
+    response(await exec(saRequest('team-a', 'api')));
+    assert.equal(ecr.stsCalls.length, 1, 'the same service account reuses its token');
+    const other = response(await exec(saRequest('team-b', 'api')));
+    assert.equal(ecr.stsCalls.length, 2, "another service account never gets team-a's token");
+    assert.notEqual(
+      other.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password,
+      first.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password,
+    );
+    const node = response(await exec(request(`${REGISTRY}/team/api`)));
+    assert.equal(ecr.stsCalls.length, 2, 'no token, no role: node credentials');
+    assert.match(ecr.calls.at(-1)?.authorization ?? '', /Credential=AKIDNODE\//);
+    assert.ok(node.auth['*.dkr.ecr.eu-west-1.amazonaws.com']);
+  });
+
+  test('a refused role fails closed by default, or falls back to the node when configured', async () => {
+    ecr.stsMode = 'deny';
+    const closed = await exec(saRequest('team-a', 'api'));
+    assert.equal(closed.code, 1);
+    assert.match(closed.stderr, new RegExp(`assuming ${ROLE} failed: AccessDenied`));
+    assert.equal(ecr.calls.length, 0);
+    await writeConfig('', '      serviceAccount: { onFailure: node }');
+    const open = await exec(saRequest('team-a', 'api'));
+    assert.equal(response(open).cacheKeyType, 'Registry');
+    assert.match(open.stderr, /using the node's own credentials/);
+    assert.match(ecr.calls.at(-1)?.authorization ?? '', /Credential=AKIDNODE\//);
   });
 });
 

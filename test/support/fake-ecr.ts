@@ -7,9 +7,18 @@ import type { AddressInfo } from 'node:net';
 
 export type FakeEcrMode = 'ok' | 'throttle' | 'error' | 'deny';
 
+export interface StsCall {
+  roleArn: string;
+  roleSessionName: string;
+  webIdentityToken: string;
+}
+
 export interface FakeEcr {
   endpoint: string;
   calls: { target: string; authorization: string; at: number }[];
+  /** AssumeRoleWithWebIdentity requests (STS query protocol) on the same endpoint. */
+  stsCalls: StsCall[];
+  stsMode: 'ok' | 'deny';
   mode: FakeEcrMode;
   /** Token lifetime the next answers carry. */
   lifetimeSeconds: number;
@@ -26,6 +35,8 @@ export async function startFakeEcr(): Promise<FakeEcr> {
   const fake: FakeEcr = {
     endpoint: '',
     calls: [],
+    stsCalls: [],
+    stsMode: 'ok',
     mode: 'ok',
     lifetimeSeconds: 12 * 3600,
     delayMs: 0,
@@ -43,12 +54,40 @@ export async function startFakeEcr(): Promise<FakeEcr> {
     });
     response.end(JSON.stringify(body));
   };
+  // STS speaks the query protocol: a form body in, XML out.
+  const answerSts = (form: URLSearchParams, response: ServerResponse) => {
+    const call = {
+      roleArn: form.get('RoleArn') ?? '',
+      roleSessionName: form.get('RoleSessionName') ?? '',
+      webIdentityToken: form.get('WebIdentityToken') ?? '',
+    };
+    fake.stsCalls.push(call);
+    response.writeHead(
+      form.get('Action') === 'AssumeRoleWithWebIdentity' && fake.stsMode === 'ok' ? 200 : 403,
+      {
+        'content-type': 'text/xml',
+      },
+    );
+    if (fake.stsMode !== 'ok') {
+      response.end(
+        '<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+      );
+      return;
+    }
+    const expiration = new Date(Date.now() + 3600_000).toISOString();
+    response.end(
+      `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA${fake.stsCalls.length}ROLE</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-session</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><Arn>${call.roleArn}/${call.roleSessionName}</Arn><AssumedRoleId>AROA:${call.roleSessionName}</AssumedRoleId></AssumedRoleUser></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>`,
+    );
+  };
   const server: Server = createServer(
     async (request: IncomingMessage, response: ServerResponse) => {
-      for await (const _ of request) {
-        // drain the body; its content does not matter here
-      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
       const target = String(request.headers['x-amz-target'] ?? '');
+      if (target === '') {
+        answerSts(new URLSearchParams(Buffer.concat(chunks).toString('utf8')), response);
+        return;
+      }
       fake.calls.push({
         target,
         authorization: String(request.headers.authorization ?? ''),

@@ -132,6 +132,9 @@ async function assumeRole(
       {
         name: 'AssumeRoleFailed',
         cause: error,
+        // What decides whether another attempt is worth it (a refusal is not).
+        $metadata: (error as { $metadata?: unknown }).$metadata,
+        $retryable: (error as { $retryable?: unknown }).$retryable,
       },
     );
   } finally {
