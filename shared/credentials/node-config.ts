@@ -157,7 +157,7 @@ const ACCOUNT = { pattern: /^\d{12}$/, message: 'must be a 12-digit account id' 
 const URL_RULE = { pattern: /^https?:\/\/[^\s/]+/, message: 'must be an http(s) URL' };
 
 function readRegistry(reader: ConfigReader, value: unknown, path: string): RegistrySettings {
-  const source = reader.object(value, path, [
+  const ecrFields = [
     'source',
     'accounts',
     'regions',
@@ -165,9 +165,8 @@ function readRegistry(reader: ConfigReader, value: unknown, path: string): Regis
     'endpoint',
     'stsEndpoint',
     'serviceAccount',
-    'hosts',
-    'path',
-  ]).source;
+  ];
+  const source = reader.object(value, path, [...ecrFields, 'hosts', 'path']).source;
   if (source === 'docker-config') {
     const fields = reader.object(value, path, ['source', 'hosts', 'path']);
     const hosts = reader.strings(fields.hosts, `${path}.hosts`);
@@ -175,15 +174,7 @@ function readRegistry(reader: ConfigReader, value: unknown, path: string): Regis
     return { source, hosts, path: reader.string(fields.path, `${path}.path`) };
   }
   if (source !== 'ecr') reader.fail(`${path}.source`, 'must be ecr or docker-config');
-  const fields = reader.object(value, path, [
-    'source',
-    'accounts',
-    'regions',
-    'public',
-    'endpoint',
-    'stsEndpoint',
-    'serviceAccount',
-  ]);
+  const fields = reader.object(value, path, ecrFields);
   const account =
     fields.serviceAccount === undefined
       ? {}
