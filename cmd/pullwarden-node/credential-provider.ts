@@ -2,15 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CommandIo } from '#cmd/cli/io.ts';
 import type { Command } from '#cmd/cli/program.ts';
-import { answerCredentialRequest, CredentialUnavailableError } from '#shared/credentials/answer.ts';
+import { CredentialUnavailableError } from '#shared/credentials/answer.ts';
 import { loadNodeConfig, NodeConfigError } from '#shared/credentials/node-config.ts';
 import {
-  type CredentialProviderResponse,
   CredentialRequestError,
   parseCredentialProviderRequest,
 } from '#shared/credentials/protocol.ts';
-import { policyOf, selectSource } from '#shared/credentials/select.ts';
-import { FileTokenCache } from '#shared/credentials/token-cache.ts';
+import { provideCredentials } from '#shared/credentials/provide.ts';
 
 export const CREDENTIAL_PROVIDER_USAGE = `Usage: pullwarden-node credential-provider [--config <file>]
 
@@ -79,26 +77,9 @@ export async function credentialProviderCommand(
     }
     const request = parseCredentialProviderRequest(await readStdin(io));
     const config = await loadNodeConfig(configPath);
-    const selected = selectSource(request, config);
-    const deps = {
-      cache: new FileTokenCache(config.credentialProvider.cacheDirectory),
-      now: () => new Date(),
-      random: Math.random,
-      sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
-      warn: (line: string) => io.stderr.write(`pullwarden-node credential-provider: ${line}\n`),
-    };
-    const policy = policyOf(config);
-    let response: CredentialProviderResponse;
-    try {
-      response = await answerCredentialRequest(request, selected?.source, policy, deps);
-    } catch (error) {
-      if (!(error instanceof CredentialUnavailableError) || selected?.fallback === undefined)
-        throw error;
-      deps.warn(
-        `${error.message}; using the node's own credentials (serviceAccount.onFailure: node)`,
-      );
-      response = await answerCredentialRequest(request, selected.fallback, policy, deps);
-    }
+    const { response } = await provideCredentials(request, config, (line) =>
+      io.stderr.write(`pullwarden-node credential-provider: ${line}\n`),
+    );
     io.stdout.write(`${JSON.stringify(response)}\n`);
     return 0;
   } catch (error) {

@@ -13,6 +13,7 @@ import {
   loadCredentialProviderConfig,
 } from '#shared/kubelet/credential-provider-config.ts';
 import { explainUrlsMatch, Keyring, selectProviders } from '#shared/kubelet/keyring.ts';
+import { credentialsCheck } from './doctor-credentials.ts';
 
 /** A doctor check: a Command plus the one-line synopsis DOCTOR_USAGE lists. */
 export interface DoctorCheck extends Command {
@@ -315,14 +316,11 @@ const matchCheck: DoctorCheck = {
 // doctor
 // ---------------------------------------------------------------------------------------------------------
 
-/**
- * The checks, in the order the usage lists them; DOCTOR_USAGE and dispatch both read this table. A new
- * check is one more DoctorCheck entry: `credentials` (asking the credential provider for a real
- * response) goes after `match`.
- */
+/** The checks, in the order the usage lists them; DOCTOR_USAGE and dispatch both read this table. */
 export const DOCTOR_CHECKS: Readonly<Record<string, DoctorCheck>> = {
   'kubelet-config': kubeletConfigCheck,
   match: matchCheck,
+  credentials: credentialsCheck,
 };
 
 function doctorUsage(): string {

@@ -79,21 +79,20 @@ interface Exec {
   stderr: string;
 }
 
-function exec(request: unknown, args: string[] = []): Promise<Exec> {
+function exec(
+  request: unknown,
+  args: string[] = ['credential-provider', '--config', configFile],
+): Promise<Exec> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [binary, 'credential-provider', '--config', configFile, ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          AWS_ACCESS_KEY_ID: 'AKIDNODE',
-          AWS_SECRET_ACCESS_KEY: 'node-secret',
-          AWS_EC2_METADATA_DISABLED: 'true',
-        },
-        stdio: ['pipe', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [binary, ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_ACCESS_KEY_ID: 'AKIDNODE',
+        AWS_SECRET_ACCESS_KEY: 'node-secret',
+        AWS_EC2_METADATA_DISABLED: 'true',
       },
-    );
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -328,6 +327,41 @@ describe('service account tokens (KEP-4412)', () => {
     assert.equal(response(open).cacheKeyType, 'Registry');
     assert.match(open.stderr, /using the node's own credentials/);
     assert.match(ecr.calls.at(-1)?.authorization ?? '', /Credential=AKIDNODE\//);
+  });
+});
+
+describe('doctor credentials', () => {
+  test('reports the source, the cache before and after, and the answer without the secret', async () => {
+    const doctor = (image: string) =>
+      exec('', ['doctor', 'credentials', '--config', configFile, image]);
+    const first = await doctor(`${REGISTRY}/team/api:1.4.0`);
+    // The stand-in's first password, ecr-password-1, has 14 characters.
+    assert.equal(ecr.password(1).length, 14);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const lines = first.stdout.trim().split('\n');
+    assert.equal(
+      lines[0],
+      `image: ${REGISTRY}/team/api:1.4.0 (the kubelet asks for ${REGISTRY}/team/api)`,
+    );
+    assert.equal(lines[1], 'source: ECR eu-west-1 (node credentials)');
+    assert.equal(lines[2], 'cache before: empty: the next exec mints');
+    assert.match(
+      first.stdout,
+      /^answer: auth key \*\.dkr\.ecr\.eu-west-1\.amazonaws\.com, username AWS, password of 14 characters \(not shown\)$/m,
+    );
+    assert.match(first.stdout, /^cache after: valid for 720 more minutes /m);
+    assert.doesNotMatch(first.stdout, new RegExp(ecr.password(1)));
+    assert.equal(ecr.calls.length, 1);
+    const none = await doctor('nginx:1.27');
+    assert.equal(none.code, 1);
+    assert.match(none.stdout, /source: none; no registry in .* serves docker\.io\/library\/nginx/);
+    ecr.mode = 'deny';
+    const denied = await doctor(`999999999999.dkr.ecr.us-east-1.amazonaws.com/x`);
+    assert.equal(denied.code, 1);
+    assert.match(
+      denied.stdout,
+      /^failed: ECR us-east-1 \(node credentials\): AccessDeniedException/m,
+    );
   });
 });
 
