@@ -167,7 +167,7 @@ async function waitForUnauthorized(url: string): Promise<void> {
   throw new Error(`GET ${url}/v2/ never answered 401 (last: ${last})`);
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+export async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -297,16 +297,20 @@ const PACKAGES: Record<string, string> = {
   'docker-registry': 'docker-registry',
   htpasswd: 'apache2-utils',
   skopeo: 'skopeo',
+  containerd: 'containerd',
+  ctr: 'containerd',
 };
 
-function missing(command: string): Error {
+/** The error for a peer that is not installed, naming the Debian package that provides it. */
+export function missing(command: string): Error {
   const pkg = PACKAGES[command] ?? command;
   return new Error(
     `${command} is not installed: install the Debian package ${pkg} (apt-get install -y --no-install-recommends ${pkg})`,
   );
 }
 
-function run(
+/** Runs a command to completion; rejects with its stderr on a non-zero exit. */
+export function run(
   command: string,
   args: string[],
   options: { input?: string } = {},
