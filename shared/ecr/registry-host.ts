@@ -173,6 +173,19 @@ function partitionOfRegion(region: string): EcrPartition | undefined {
   return PARTITION_IDS.find((id) => PARTITIONS[id].region.test(region));
 }
 
+/**
+ * The standard (not dual-stack, not FIPS) registry host of an account and region, with the partition's
+ * suffix (`amazonaws.com.cn` for cn-*, `amazonaws.eu` for eusc-*, …); undefined for a malformed pair.
+ */
+export function privateEcrRegistryHost(account: string, region: string): string | undefined {
+  const partition = partitionOfRegion(region) ?? 'aws';
+  const suffix = Object.entries(REGISTRY_SUFFIXES).find(
+    ([, facts]) => !facts.dualStack && facts.partitions.includes(partition),
+  )?.[0];
+  const host = `${account}.dkr.ecr.${region}.${suffix}`;
+  return suffix !== undefined && parseEcrRegistryHost(host) !== undefined ? host : undefined;
+}
+
 /** Parses `host` or `host:443`; undefined unless it is exactly an ECR or ECR Public registry host. */
 export function parseEcrRegistryHost(host: string): EcrRegistry | undefined {
   if (host.length > HOST_WITH_PORT_MAX) return undefined;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { privateEcrRegistryHost } from '#shared/ecr/registry-host.ts';
 import { ignored, imageChange, type NormalizedEvent } from '../model.ts';
 import { payloadOf } from './source.ts';
 
@@ -11,7 +12,7 @@ const ecrEventSchema = z.looseObject({
   source: z.string(),
   account: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id'),
   time: z.string(),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region'),
+  region: z.string(),
   detail: z.looseObject({
     result: z.string().optional(),
     'action-type': z.string().optional(),
@@ -22,13 +23,13 @@ const ecrEventSchema = z.looseObject({
   }),
 });
 
-/** The registry host of an account and region: `.amazonaws.com.cn` in the China partition. */
-export function ecrRegistryHost(account: string, region: string): string {
-  return `${account}.dkr.ecr.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
-}
+const ecrEventWithHostSchema = ecrEventSchema.refine(
+  (event) => privateEcrRegistryHost(event.account, event.region) !== undefined,
+  { message: 'account and region must name an ECR registry', path: ['region'] },
+);
 
 export function normalizeEcrEvent(value: unknown): NormalizedEvent {
-  const event = payloadOf(ecrEventSchema, value, 'EventBridge ECR event');
+  const event = payloadOf(ecrEventWithHostSchema, value, 'EventBridge ECR event');
   if (event.source !== 'aws.ecr' || event['detail-type'] !== 'ECR Image Action') {
     return ignored(`${event['detail-type']} events do not change images`);
   }
@@ -39,7 +40,7 @@ export function normalizeEcrEvent(value: unknown): NormalizedEvent {
   if (kind === undefined) return ignored(`action ${action ?? 'missing'} does not change images`);
   return imageChange({
     kind,
-    registry: ecrRegistryHost(event.account, event.region),
+    registry: privateEcrRegistryHost(event.account, event.region) as string,
     repository: detail['repository-name'],
     tag: detail['image-tag'],
     digest: detail['image-digest'],

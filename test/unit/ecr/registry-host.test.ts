@@ -8,6 +8,7 @@ import {
   ecrRegistryHostFromImage,
   isEcrRegistryHost,
   parseEcrRegistryHost,
+  privateEcrRegistryHost,
 } from '#shared/ecr/registry-host.ts';
 
 const ACCOUNT = '123456789012';
@@ -881,4 +882,27 @@ describe('parseEcrRegistryHost: properties', () => {
       RUNS,
     );
   });
+});
+
+describe('privateEcrRegistryHost', () => {
+  const cases: [string, string, string | undefined][] = [
+    ['123456789012', 'us-east-1', '123456789012.dkr.ecr.us-east-1.amazonaws.com'],
+    ['123456789012', 'us-gov-west-1', '123456789012.dkr.ecr.us-gov-west-1.amazonaws.com'],
+    ['123456789012', 'cn-north-1', '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn'],
+    ['123456789012', 'eusc-de-east-1', '123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu'],
+    ['123456789012', 'us-iso-east-1', '123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov'],
+    ['123456789012', 'us-isob-east-1', '123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov'],
+    ['123456789012', 'eu-isoe-west-1', '123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk'],
+    ['123456789012', 'us-isof-south-1', '123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov'],
+    ['12345678901', 'us-east-1', undefined],
+    ['123456789012', 'Us-East-1!', undefined],
+    ['123456789012', '', undefined],
+  ];
+  for (const [account, region, expected] of cases) {
+    it(`${account} in ${region || '(empty)'} → ${expected ?? 'none'}`, () => {
+      const host = privateEcrRegistryHost(account, region);
+      assert.equal(host, expected);
+      if (host !== undefined) assert.equal(parseEcrRegistryHost(host)?.kind, 'private');
+    });
+  }
 });
