@@ -151,10 +151,18 @@ export async function answerCredentialRequest(
     );
   }
 
-  const refreshBefore = policy.refreshBeforeSeconds * (1 + 0.2 * deps.random());
-  // Plain predicates, not type guards: a token that is not fresh may still be usable.
-  const fresh = (token: CachedToken | undefined): boolean =>
-    token !== undefined && secondsLeft(token, deps.now()) > refreshBefore;
+  const spread = 1 + 0.2 * deps.random();
+  // Plain predicates, not type guards: a token that is not fresh may still be usable. A short-lived
+  // token (a one-hour brokered one) is refreshed at half its life at the latest, not on every exec.
+  const fresh = (token: CachedToken | undefined): boolean => {
+    if (token === undefined) return false;
+    const left = secondsLeft(token, deps.now());
+    const life =
+      token.expiresAt === undefined
+        ? Number.POSITIVE_INFINITY
+        : (Date.parse(token.expiresAt) - Date.parse(token.mintedAt)) / 1000;
+    return left > Math.min(policy.refreshBeforeSeconds, life / 2) * spread;
+  };
   const usable = (token: CachedToken | undefined): boolean =>
     token !== undefined && secondsLeft(token, deps.now()) > policy.safetyMarginSeconds;
 

@@ -37,7 +37,18 @@ export interface DockerConfigSettings {
   path: string;
 }
 
-export type RegistrySettings = EcrSettings | DockerConfigSettings;
+export interface BrokeredSettings {
+  source: 'brokered';
+  /** Registries served, in the kubelet's matchImages syntax. */
+  hosts: string[];
+  /** The credentials table credential-refresh writes. */
+  table: string;
+  region: string;
+  /** DynamoDB endpoint override (a VPC endpoint). */
+  endpoint?: string;
+}
+
+export type RegistrySettings = EcrSettings | DockerConfigSettings | BrokeredSettings;
 
 export interface NodeConfig {
   apiVersion: 'pullwarden.dev/v1';
@@ -166,14 +177,33 @@ function readRegistry(reader: ConfigReader, value: unknown, path: string): Regis
     'stsEndpoint',
     'serviceAccount',
   ];
-  const source = reader.object(value, path, [...ecrFields, 'hosts', 'path']).source;
+  const source = reader.object(value, path, [
+    ...ecrFields,
+    'hosts',
+    'path',
+    'table',
+    'region',
+  ]).source;
   if (source === 'docker-config') {
     const fields = reader.object(value, path, ['source', 'hosts', 'path']);
     const hosts = reader.strings(fields.hosts, `${path}.hosts`);
     if (hosts.length === 0) reader.fail(`${path}.hosts`, 'must name at least one registry');
     return { source, hosts, path: reader.string(fields.path, `${path}.path`) };
   }
-  if (source !== 'ecr') reader.fail(`${path}.source`, 'must be ecr or docker-config');
+  if (source === 'brokered') {
+    const fields = reader.object(value, path, ['source', 'hosts', 'table', 'region', 'endpoint']);
+    const hosts = reader.strings(fields.hosts, `${path}.hosts`);
+    if (hosts.length === 0) reader.fail(`${path}.hosts`, 'must name at least one registry');
+    const endpoint = reader.optionalString(fields.endpoint, `${path}.endpoint`, URL_RULE);
+    return {
+      source,
+      hosts,
+      table: reader.string(fields.table, `${path}.table`),
+      region: reader.string(fields.region, `${path}.region`),
+      ...(endpoint === undefined ? {} : { endpoint }),
+    };
+  }
+  if (source !== 'ecr') reader.fail(`${path}.source`, 'must be ecr, docker-config or brokered');
   const fields = reader.object(value, path, ecrFields);
   const account =
     fields.serviceAccount === undefined

@@ -3,6 +3,7 @@ import { urlsMatch } from '#shared/kubelet/url-glob.ts';
 import type { CredentialPolicy, CredentialSource } from './answer.ts';
 import type { EcrSettings, NodeConfig } from './node-config.ts';
 import { type CredentialProviderRequest, registryOfImage } from './protocol.ts';
+import { brokeredSource } from './sources/brokered.ts';
 import { dockerConfigSource } from './sources/docker-config.ts';
 import { type EcrIdentity, ecrSource, tokenSubject } from './sources/ecr.ts';
 
@@ -68,6 +69,10 @@ export function selectSource(
   const requestTimeoutMs = settings.requestTimeout * 1000;
 
   for (const entry of settings.registries) {
+    if (entry.source === 'brokered') {
+      if (!entry.hosts.some((pattern) => urlsMatch(pattern, image))) continue;
+      return { source: brokeredSource(entry, registryHost, requested, requestTimeoutMs) };
+    }
     if (entry.source === 'docker-config') {
       if (!entry.hosts.some((pattern) => urlsMatch(pattern, image))) continue;
       const source = dockerConfigSource(entry.path, image);

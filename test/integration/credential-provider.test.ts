@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type Emulators, startEmulators } from '#shared/local/emulators.ts';
+import { provision } from '#shared/local/provision.ts';
 import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
 import { type FakeEcr, startFakeEcr } from '../support/fake-ecr.ts';
 
@@ -30,11 +33,22 @@ before(async () => {
   await buildArtifacts([artifact], root);
   binary = join(scratch, 'dist', 'pullwarden-node', 'pullwarden-node.mjs');
   ecr = await startFakeEcr();
+  emulators = await startEmulators();
+  const provisioned = await provision(
+    join(root, 'infra/cloudformation/credentials-resources.yml'),
+    { 'self:service': 'pullwarden', 'sls:stage': 'test' },
+    emulators,
+  );
+  credentialsTable = provisioned.tables.CredentialsTable as string;
 });
 after(async () => {
+  await emulators.stop();
   await ecr.stop();
   await rm(scratch, { recursive: true, force: true });
 });
+
+let emulators: Emulators;
+let credentialsTable: string;
 
 let run = 0;
 beforeEach(async () => {
@@ -65,6 +79,11 @@ async function writeConfig(extra = '', serviceAccount = '') {
       `      endpoint: ${ecr.endpoint}`,
       `      stsEndpoint: ${ecr.endpoint}`,
       serviceAccount,
+      '    - source: brokered',
+      '      hosts: [ghcr.io, quay.io]',
+      `      table: ${credentialsTable}`,
+      '      region: eu-west-1',
+      `      endpoint: ${emulators.dynamoEndpoint}`,
       '    - source: docker-config',
       '      hosts: ["127.0.0.1:5000"]',
       `      path: ${join(scratch, 'docker-config.json')}`,
@@ -168,9 +187,16 @@ describe('pullwarden-node credential-provider', () => {
   });
 
   test('when ECR throttles or fails, the still-valid cached token is served and stderr says so', async () => {
-    ecr.lifetimeSeconds = 1800; // inside refreshBefore (1h): every exec tries to refresh
     const first = response(await exec(request(`${REGISTRY}/team/api`)));
     const password = first.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password;
+    // Age the cached token: minted 11.5 hours ago, 30 minutes left, inside refreshBefore (1h), so every
+    // exec now tries to refresh it.
+    const [file] = (await readdir(cacheDirectory)).filter((name) => name.endsWith('.json'));
+    const path = join(cacheDirectory, file as string);
+    const cached = JSON.parse(await readFile(path, 'utf8')) as Record<string, string>;
+    cached.mintedAt = new Date(Date.now() - 11.5 * 3600_000).toISOString();
+    cached.expiresAt = new Date(Date.now() + 1800_000).toISOString();
+    await writeFile(path, JSON.stringify(cached));
     for (const mode of ['throttle', 'error'] as const) {
       ecr.mode = mode;
       const result = await exec(request(`${REGISTRY}/team/api`));
@@ -327,6 +353,56 @@ describe('service account tokens (KEP-4412)', () => {
     assert.equal(response(open).cacheKeyType, 'Registry');
     assert.match(open.stderr, /using the node's own credentials/);
     assert.match(ecr.calls.at(-1)?.authorization ?? '', /Credential=AKIDNODE\//);
+  });
+});
+
+describe('brokered credentials', () => {
+  async function broker(registry: string, password: string, expiresAt: Date) {
+    await emulators.dynamo.send(
+      new PutItemCommand({
+        TableName: credentialsTable,
+        Item: {
+          pk: { S: `registry#${registry}` },
+          username: { S: 'x-access-token' },
+          password: { S: password },
+          expiresAt: { S: expiresAt.toISOString() },
+          expiresAtEpoch: { N: String(Math.floor(expiresAt.getTime() / 1000)) },
+          mintedAt: { S: new Date().toISOString() },
+          source: { S: 'github-app' },
+        },
+      }),
+    );
+  }
+
+  test('a node answers from the credentials table and caches what it read', async () => {
+    await broker('ghcr.io', 'ghs_brokered1', new Date(Date.now() + 3600_000));
+    const answer = response(await exec(request('ghcr.io/acme/app')));
+    assert.deepEqual(answer.auth, {
+      'ghcr.io': { username: 'x-access-token', password: 'ghs_brokered1' },
+    });
+    assert.match(
+      answer.cacheDuration,
+      /^5[45]m\d+s$/,
+      'one hour left minus the five-minute margin',
+    );
+    await broker('ghcr.io', 'ghs_brokered2', new Date(Date.now() + 3600_000));
+    const cached = response(await exec(request('ghcr.io/acme/other')));
+    assert.equal(
+      cached.auth['ghcr.io']?.password,
+      'ghs_brokered1',
+      'read from the node cache, not the table',
+    );
+  });
+
+  test('a registry nothing was brokered for, or an expired item, fails with the reason', async () => {
+    const missing = await exec(request('quay.io/acme/app'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no credential for quay\.io has been brokered yet/);
+    await broker('quay.io', 'stale', new Date(Date.now() - 60_000));
+    const expired = await exec(request('quay.io/acme/app'));
+    assert.equal(expired.code, 1);
+    assert.match(expired.stderr, /expired at .*; is credential-refresh running\?/);
+    assert.doesNotMatch(expired.stderr, /stale/);
   });
 });
 

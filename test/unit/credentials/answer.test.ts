@@ -137,6 +137,18 @@ describe('answerCredentialRequest', () => {
     assert.equal(answer.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password, 'p2');
   });
 
+  test('a one-hour token is reused until half its life, then refreshed', async () => {
+    const brokered = source([token('p1', 1), token('p2', 1)]);
+    await answerCredentialRequest(REQUEST, brokered, POLICY, deps());
+    clock += 20 * 60_000;
+    await answerCredentialRequest(REQUEST, brokered, POLICY, deps());
+    assert.equal(brokered.calls, 1, 'still fresh with 40 of 60 minutes left');
+    clock += 20 * 60_000;
+    const answer = await answerCredentialRequest(REQUEST, brokered, POLICY, deps());
+    assert.equal(brokered.calls, 2, 'refreshed with 20 of 60 minutes left');
+    assert.equal(answer.auth['*.dkr.ecr.eu-west-1.amazonaws.com']?.password, 'p2');
+  });
+
   test('throttling is retried with backoff; a refusal is not', async () => {
     const throttled = source([
       named('ThrottlingException'),

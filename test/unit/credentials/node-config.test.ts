@@ -74,7 +74,7 @@ describe('parseNodeConfig', () => {
     [
       'an unknown source',
       { ...MINIMAL, credentialProvider: { registries: [{ source: 'gcr' }] } },
-      'node.json: credentialProvider.registries[0].source: must be ecr or docker-config',
+      'node.json: credentialProvider.registries[0].source: must be ecr, docker-config or brokered',
     ],
     [
       'a bad account',
