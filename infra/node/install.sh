@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs pullwarden-node as the kubelet's image credential provider on a node.
 #
-#   install.sh --binary DIR_OR_FILE [--root /] [--bin-dir DIR] [--node-config FILE] [--kubelet-config FILE]
+#   install.sh --binary DIR_OR_FILE [--root /] [--arch x64|arm64] [--bin-dir DIR] [--node-config FILE]
+#              [--kubelet-config FILE]
 #
 # --binary: dist/node-binary (the file for this machine's architecture is picked and checked against
-# SHA256SUMS) or the executable itself. --root installs below another root (an image being built).
+# SHA256SUMS) or the executable itself. --root installs below another root (an image being built;
+# --arch then names its architecture, which defaults to this machine's).
 # Defaults: bin dir /etc/eks/image-credential-provider (where EKS points the kubelet), node config
 # /etc/pullwarden/node.json, kubelet config <bin dir>/config.yaml, cache /var/lib/pullwarden/credentials.
 # Existing configs are kept unless a new one is given. The kubelet config is checked with
@@ -17,11 +19,13 @@ binary=""
 bin_dir=/etc/eks/image-credential-provider
 node_config=""
 kubelet_config=""
+arch=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --root) root="$2"; shift 2 ;;
+    --arch) arch="$2"; shift 2 ;;
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --node-config) node_config="$2"; shift 2 ;;
     --kubelet-config) kubelet_config="$2"; shift 2 ;;
@@ -31,10 +35,10 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$binary" ] || { echo "install.sh: --binary is required" >&2; exit 2; }
 
-case "$(uname -m)" in
-  x86_64|amd64) arch=x64 ;;
-  aarch64|arm64) arch=arm64 ;;
-  *) echo "install.sh: unsupported architecture $(uname -m)" >&2; exit 1 ;;
+case "${arch:-$(uname -m)}" in
+  x64|x86_64|amd64) arch=x64 ;;
+  arm64|aarch64) arch=arm64 ;;
+  *) echo "install.sh: unsupported architecture ${arch:-$(uname -m)}" >&2; exit 1 ;;
 esac
 
 if [ -d "$binary" ]; then
@@ -51,7 +55,9 @@ target_cache="${root%/}/var/lib/pullwarden/credentials"
 install -d -m 0755 "$target_bin" "$target_etc"
 install -d -m 0700 "$target_cache"
 
-staged="$(mktemp -d)"
+# Staged next to its destination (same file system, and not a noexec /tmp), so the final rename is
+# atomic: a kubelet exec during an upgrade runs the old binary or the new one, never half of one.
+staged="$(mktemp -d "$target_bin/.pullwarden-install.XXXXXX")"
 trap 'rm -rf "$staged"' EXIT
 install -m 0755 "$binary" "$staged/pullwarden-node"
 cp "${kubelet_config:-$here/../kubelet/credential-provider-config.yaml}" "$staged/kubelet-config.yaml"

@@ -38,6 +38,8 @@ export interface CredentialPolicy {
   cacheKeyType: CacheKeyType;
   /** Upper bound of the cacheDuration given to the kubelet. */
   maxCacheSeconds: number;
+  /** cacheDuration for credentials without an expiry (a docker config), so edits apply soon. */
+  staticCacheSeconds: number;
   /** Subtracted from a token's remaining life for cacheDuration and for serving stale tokens. */
   safetyMarginSeconds: number;
   /** Mint a new token once the cached one has less than this left (spread by up to 20%). */
@@ -105,7 +107,10 @@ function respond(
   policy: CredentialPolicy,
   now: Date,
 ): CredentialProviderResponse {
-  const left = secondsLeft(token, now) - policy.safetyMarginSeconds;
+  const left =
+    token.expiresAt === undefined
+      ? policy.staticCacheSeconds
+      : secondsLeft(token, now) - policy.safetyMarginSeconds;
   const auth = Object.fromEntries(
     authKeys.map((key) => [key, { username: token.username, password: token.password }]),
   );
@@ -179,7 +184,14 @@ export async function answerCredentialRequest(
     if (current.token !== undefined && fresh(current.token)) return current.token;
     try {
       const token = toToken(await mintWithRetries(source, policy, deps, started));
-      await deps.cache.write(source.cacheKey, token);
+      // A full or read-only disk must not cost the pull the token just minted.
+      await deps.cache
+        .write(source.cacheKey, token)
+        .catch((error: NodeJS.ErrnoException) =>
+          deps.warn(
+            `could not cache the token for ${source.description}: ${error.code ?? error.message}`,
+          ),
+        );
       return token;
     } catch (error) {
       if (current.token !== undefined && usable(current.token)) {
@@ -196,7 +208,8 @@ export async function answerCredentialRequest(
   try {
     token = await deps.cache.withLock(
       source.cacheKey,
-      { waitMs: Math.max(1000, policy.deadlineMs - 5000), staleMs: 60_000 },
+      // Waiters outlast a holder's whole minting budget; a lock older than an exec is abandoned.
+      { waitMs: policy.deadlineMs + 5000, staleMs: 60_000 },
       refresh,
     );
   } catch (error) {

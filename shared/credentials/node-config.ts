@@ -58,6 +58,8 @@ export interface NodeConfig {
     cacheDirectory: string;
     /** Durations in seconds (written as Go durations: 6h, 5m, 10s). */
     maxCacheDuration: number;
+    /** How long the kubelet may keep credentials that do not expire (a docker config). */
+    staticCacheDuration: number;
     safetyMargin: number;
     refreshBefore: number;
     requestTimeout: number;
@@ -242,7 +244,7 @@ function readRegistry(reader: ConfigReader, value: unknown, path: string): Regis
     serviceAccount: {
       roleAnnotations:
         account.roleAnnotations === undefined
-          ? ['eks.amazonaws.com/ecr-role-arn', 'eks.amazonaws.com/role-arn']
+          ? ['eks.amazonaws.com/ecr-role-arn']
           : reader.strings(account.roleAnnotations, `${path}.serviceAccount.roleAnnotations`),
       accountRoles,
       onFailure: reader.oneOf(
@@ -266,6 +268,7 @@ function readNodeConfig(value: unknown, source: string): NodeConfig {
     'cacheKeyType',
     'cacheDirectory',
     'maxCacheDuration',
+    'staticCacheDuration',
     'safetyMargin',
     'refreshBefore',
     'requestTimeout',
@@ -284,10 +287,11 @@ function readNodeConfig(value: unknown, source: string): NodeConfig {
     apiVersion: 'pullwarden.dev/v1',
     kind: 'NodeConfig',
     credentialProvider: {
+      // Global would let one registry's answer stand for every image the provider matches.
       cacheKeyType: reader.oneOf(
         settings.cacheKeyType,
         `${path}.cacheKeyType`,
-        CACHE_KEY_TYPES,
+        CACHE_KEY_TYPES.filter((type) => type !== 'Global'),
         'Registry',
       ),
       cacheDirectory:
@@ -298,6 +302,11 @@ function readNodeConfig(value: unknown, source: string): NodeConfig {
         settings.maxCacheDuration,
         `${path}.maxCacheDuration`,
         6 * 3600,
+      ),
+      staticCacheDuration: reader.seconds(
+        settings.staticCacheDuration,
+        `${path}.staticCacheDuration`,
+        300,
       ),
       safetyMargin: reader.seconds(settings.safetyMargin, `${path}.safetyMargin`, 300),
       refreshBefore: reader.seconds(settings.refreshBefore, `${path}.refreshBefore`, 3600),

@@ -52,7 +52,11 @@ export function parseCredentialProviderRequest(text: string): CredentialProvider
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new CredentialRequestError(`stdin is not JSON: ${(error as Error).message}`);
+    // Node's message quotes the input around the error, which may be part of a token: say where only.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new CredentialRequestError(
+      `stdin is not JSON${position === undefined ? '' : ` (syntax error at byte ${position})`}`,
+    );
   }
   if (!isRecord(value)) throw new CredentialRequestError('stdin is not a JSON object');
   if (value.kind !== 'CredentialProviderRequest') {

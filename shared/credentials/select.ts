@@ -46,10 +46,12 @@ export function policyOf(config: NodeConfig): CredentialPolicy {
   return {
     cacheKeyType: settings.cacheKeyType,
     maxCacheSeconds: settings.maxCacheDuration,
+    staticCacheSeconds: settings.staticCacheDuration,
     safetyMarginSeconds: settings.safetyMargin,
     refreshBeforeSeconds: settings.refreshBefore,
-    // The kubelet kills an exec after 60 s; leave room to answer.
-    deadlineMs: 45_000,
+    // The kubelet kills an exec after 60 s: minting ends within 25 s, and execs waiting for it give up
+    // after 30 s, with time left to answer from the cache or mint themselves.
+    deadlineMs: 25_000,
     maxAttempts: 5,
   };
 }
@@ -76,8 +78,16 @@ export function selectSource(
     if (entry.source === 'docker-config') {
       if (!entry.hosts.some((pattern) => urlsMatch(pattern, image))) continue;
       const source = dockerConfigSource(entry.path, image);
-      // Through a mirror, the kubelet matches auth keys against the mirror's name.
-      return { source: mirror === undefined ? source : { ...source, authKeys: [requested] } };
+      if (mirror === undefined) return { source };
+      // Through a mirror, the kubelet matches auth keys against the mirror's name, not the key the
+      // docker config stores the registry's credentials under.
+      return {
+        source: {
+          ...source,
+          authKeys: [requested],
+          mint: async () => ({ ...(await source.mint()), authKeys: [requested] }),
+        },
+      };
     }
     const registry = parseEcrRegistryHost(registryHost);
     if (registry === undefined) continue;

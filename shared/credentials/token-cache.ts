@@ -105,23 +105,35 @@ export class FileTokenCache {
     }
   }
 
-  /** Runs `work` while holding the key's lock file; waits for another holder, takes over a stale one. */
+  /**
+   * Runs `work` while holding the key's lock file; waits for another holder, and takes over a lock
+   * whose process is gone or that is older than `staleMs`. The lock names its holder (pid and a nonce),
+   * so a holder only ever removes its own lock.
+   */
   async withLock<T>(key: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
     const lock = `${this.file(key)}.lock`;
+    const owner = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
     const deadline = Date.now() + options.waitMs;
     for (let attempt = 0; ; attempt++) {
       try {
         const handle = await open(lock, 'wx', 0o600);
-        await handle.writeFile(`${process.pid}\n`);
+        await handle.writeFile(owner);
         await handle.close();
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const held = await stat(lock).catch(() => undefined);
-      if (held !== undefined && Date.now() - held.mtimeMs > options.staleMs) {
-        await rm(lock, { force: true });
+      if (await this.abandoned(lock, options.staleMs)) {
+        // Renaming first means only one waiter removes it; the others find it gone and retry.
+        const moved = `${lock}.${randomBytes(4).toString('hex')}.stale`;
+        if (
+          await rename(lock, moved).then(
+            () => true,
+            () => false,
+          )
+        )
+          await rm(moved, { force: true });
         continue;
       }
       if (Date.now() > deadline) {
@@ -133,7 +145,26 @@ export class FileTokenCache {
     try {
       return await work();
     } finally {
-      await rm(lock, { force: true });
+      const current = await readFile(lock, 'utf8').catch(() => undefined);
+      if (current === owner) await rm(lock, { force: true });
+    }
+  }
+
+  /** The holder's process has exited, or the lock is older than anyone may hold it. */
+  private async abandoned(lock: string, staleMs: number): Promise<boolean> {
+    const [held, content] = await Promise.all([
+      stat(lock).catch(() => undefined),
+      readFile(lock, 'utf8').catch(() => undefined),
+    ]);
+    if (held === undefined) return false;
+    if (Date.now() - held.mtimeMs > staleMs) return true;
+    const pid = Number(content?.split(' ')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
     }
   }
 

@@ -119,7 +119,13 @@ export async function startControlPlaneStandIn(options: {
 
   const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
-    for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+    try {
+      for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+    } catch {
+      // The caller went away mid-request; nothing to answer.
+      request.destroy();
+      return;
+    }
     const target = String(request.headers['x-amz-target'] ?? '');
     const operation = Object.hasOwn(operations, target) ? operations[target] : undefined;
     if (operation === undefined) {

@@ -53,6 +53,19 @@ function compile(route: HttpApiRoute): CompiledRoute {
   return { ...route, pattern: new RegExp(`^/${source}$`), parameters, literalSegments, greedy };
 }
 
+/** A path with a broken percent-encoding: API Gateway answers 400. */
+export class BadPathError extends Error {
+  override readonly name = 'BadPathError';
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadPathError(`the path segment "${segment}" is not valid percent-encoding`);
+  }
+}
+
 export interface RouteMatch {
   route: HttpApiRoute;
   pathParameters: Record<string, string>;
@@ -89,7 +102,7 @@ export class HttpApiRouter {
       }
       const pathParameters: Record<string, string> = {};
       route.parameters.forEach((name, index) => {
-        pathParameters[name] = decodeURIComponent(found[index + 1] as string);
+        pathParameters[name] = decodePathSegment(found[index + 1] as string);
       });
       return { route, pathParameters };
     }
@@ -129,7 +142,7 @@ export function httpApiEvent(
   }
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) {
-    query[name] = name in query ? `${query[name]},${value}` : value;
+    query[name] = Object.hasOwn(query, name) ? `${query[name]},${value}` : value;
   }
   const contentType = headers['content-type'] ?? '';
   const textual = body.length === 0 || contentType === '' || TEXTUAL.test(contentType);
@@ -230,7 +243,8 @@ export function httpApiListener(router: HttpApiRouter, log: HttpApiLog) {
     const started = performance.now();
     const method = request.method ?? 'GET';
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const finish = (status: number, target?: string) =>
+    let target: string | undefined;
+    const finish = (status: number) =>
       log.request({
         method,
         path,
@@ -238,36 +252,58 @@ export function httpApiListener(router: HttpApiRouter, log: HttpApiLog) {
         ms: performance.now() - started,
         ...(target === undefined ? {} : { target }),
       });
-    const match = router.match(method, path);
-    if (match === undefined || match === 'method-not-allowed') {
-      // HTTP APIs answer 404 for both: a route is method and path together.
-      request.resume();
-      sendJson(response, 404, 'Not Found');
-      finish(404);
-      return;
-    }
-    let body: Buffer;
+    // Nothing a client sends may take the process down: every failure ends as an answer or a closed
+    // connection.
     try {
-      body = await readBody(request);
-    } catch (error) {
-      if (!(error instanceof RequestTooLargeError)) throw error;
-      response.setHeader('connection', 'close');
-      sendJson(response, 413, 'Request Entity Too Large');
-      request.destroy();
-      finish(413, match.route.target);
-      return;
-    }
-    try {
-      const result = await match.route.invoke(httpApiEvent(request, body, match));
+      const match = router.match(method, path);
+      if (match === undefined || match === 'method-not-allowed') {
+        // HTTP APIs answer 404 for both: a route is method and path together.
+        request.resume();
+        sendJson(response, 404, 'Not Found');
+        finish(404);
+        return;
+      }
+      target = match.route.target;
+      let body: Buffer;
+      try {
+        body = await readBody(request);
+      } catch (error) {
+        if (!(error instanceof RequestTooLargeError)) {
+          // The client went away mid-body: nobody is left to answer.
+          request.destroy();
+          return;
+        }
+        response.setHeader('connection', 'close');
+        sendJson(response, 413, 'Request Entity Too Large');
+        request.destroy();
+        finish(413);
+        return;
+      }
+      let result: unknown;
+      try {
+        result = await match.route.invoke(httpApiEvent(request, body, match));
+      } catch (error) {
+        // What API Gateway answers when the function fails; the error itself goes to the log only.
+        log.error(`${match.route.target} failed`, error);
+        sendJson(response, 500, 'Internal Server Error');
+        finish(500);
+        return;
+      }
       const mapped = httpApiResponse(result);
       response.writeHead(mapped.statusCode, mapped.headers);
       response.end(method === 'HEAD' ? undefined : mapped.body);
-      finish(mapped.statusCode, match.route.target);
+      finish(mapped.statusCode);
     } catch (error) {
-      // What API Gateway answers when the function fails; the error itself goes to the log only.
-      log.error(`${match.route.target} failed`, error);
-      sendJson(response, 500, 'Internal Server Error');
-      finish(500, match.route.target);
+      if (error instanceof BadPathError) {
+        request.resume();
+        sendJson(response, 400, 'Bad Request');
+        finish(400);
+        return;
+      }
+      log.error(`${method} ${path} failed`, error);
+      if (!response.headersSent) sendJson(response, 500, 'Internal Server Error');
+      else response.destroy();
+      finish(500);
     }
   };
 }

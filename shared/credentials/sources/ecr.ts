@@ -151,8 +151,9 @@ export function ecrSource(
   const identityKey =
     identity.kind === 'node'
       ? 'node'
-      : `role:${identity.roleArn}|sa:${createHash('sha256')
-          .update(identity.subject ?? '')
+      : // Without a readable subject, the token itself is the identity: never shared with another.
+        `role:${identity.roleArn}|sa:${createHash('sha256')
+          .update(identity.subject ?? `token:${identity.webIdentityToken ?? ''}`)
           .digest('hex')
           .slice(0, 16)}`;
   const who = identity.kind === 'node' ? 'node credentials' : `role ${identity.roleArn}`;

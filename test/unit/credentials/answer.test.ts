@@ -23,6 +23,7 @@ const HOUR = 3_600_000;
 const POLICY: CredentialPolicy = {
   cacheKeyType: 'Registry',
   maxCacheSeconds: 6 * 3600,
+  staticCacheSeconds: 300,
   safetyMarginSeconds: 300,
   refreshBeforeSeconds: 3600,
   deadlineMs: 50_000,
@@ -209,12 +210,12 @@ describe('answerCredentialRequest', () => {
     assert.equal(JSON.parse(await readFile(file, 'utf8')).password, 'p1');
   });
 
-  test('static credentials are read on every exec and cached by the kubelet up to the cap', async () => {
+  test('static credentials are read on every exec and cached by the kubelet briefly', async () => {
     const static_ = source([{ username: 'u', password: 'p' }], { cacheable: false });
     const first = await answerCredentialRequest(REQUEST, static_, POLICY, deps());
     await answerCredentialRequest(REQUEST, static_, POLICY, deps());
     assert.equal(static_.calls, 2);
-    assert.equal(first.cacheDuration, '6h0m0s');
+    assert.equal(first.cacheDuration, '5m0s');
   });
 
   test('the response echoes every supported apiVersion', async () => {

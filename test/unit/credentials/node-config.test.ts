@@ -17,6 +17,7 @@ describe('parseNodeConfig', () => {
       cacheKeyType: 'Registry',
       cacheDirectory: '/var/lib/pullwarden/credentials',
       maxCacheDuration: 21_600,
+      staticCacheDuration: 300,
       safetyMargin: 300,
       refreshBefore: 3600,
       requestTimeout: 10,
@@ -25,7 +26,7 @@ describe('parseNodeConfig', () => {
           source: 'ecr',
           public: true,
           serviceAccount: {
-            roleAnnotations: ['eks.amazonaws.com/ecr-role-arn', 'eks.amazonaws.com/role-arn'],
+            roleAnnotations: ['eks.amazonaws.com/ecr-role-arn'],
             accountRoles: {},
             onFailure: 'fail',
           },
@@ -118,7 +119,7 @@ describe('parseNodeConfig', () => {
         ...MINIMAL,
         credentialProvider: { ...MINIMAL.credentialProvider, cacheKeyType: 'registry' },
       },
-      'node.json: credentialProvider.cacheKeyType: must be one of Registry, Image, Global',
+      'node.json: credentialProvider.cacheKeyType: must be one of Registry, Image',
     ],
     [
       'a role that is not an ARN',

@@ -198,3 +198,64 @@ describe('the listener', () => {
     assert.ok(lines.includes('POST /echo/big 413'));
   });
 });
+
+describe('the listener survives bad clients', () => {
+  let server: Server;
+  let port: number;
+  before(async () => {
+    const router = new HttpApiRouter([
+      {
+        method: 'GET',
+        path: '/items/{id}',
+        target: 'items',
+        invoke: async () => ({ statusCode: 200 }),
+      },
+      {
+        method: 'POST',
+        path: '/items',
+        target: 'items',
+        invoke: async () => ({ statusCode: 202 }),
+      },
+    ]);
+    server = createServer(httpApiListener(router, { request() {}, error() {} }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test('a broken percent-encoding in a path parameter is a 400', async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/items/%E0%A4%A`);
+    assert.equal(response.status, 400);
+  });
+
+  test('a client that hangs up mid-body leaves the server answering others', async () => {
+    const { connect } = await import('node:net');
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end('POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc');
+        socket.destroy();
+        resolve();
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((await fetch(`http://127.0.0.1:${port}/items/1`)).status, 200);
+  });
+
+  test('query names that exist on Object.prototype are plain names', async () => {
+    const router = new HttpApiRouter([
+      { method: 'GET', path: '/q', target: 'q', invoke: async () => ({}) },
+    ]);
+    const match = router.match('GET', '/q');
+    assert.ok(match !== undefined && match !== 'method-not-allowed');
+    const { httpApiEvent } = await import('#shared/local/http-api.ts');
+    const request = {
+      url: '/q?constructor=x&toString=y',
+      headers: {},
+      method: 'GET',
+      httpVersion: '1.1',
+      socket: {},
+    };
+    const event = httpApiEvent(request as never, Buffer.alloc(0), match);
+    assert.deepEqual(event.queryStringParameters, { constructor: 'x', toString: 'y' });
+  });
+});
