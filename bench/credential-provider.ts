@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { buildArtifacts, listArtifacts } from '../scripts/build.ts';
 import { buildNodeBinaries, NODE_BINARY_TARGETS } from '../scripts/build-node-binary.ts';
 import { startFakeEcr } from '../test/support/fake-ecr.ts';
+import { runProcess } from '../test/support/process.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
 const runs = Number(values.runs);
@@ -26,36 +27,26 @@ function percentile(sorted: readonly number[], share: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
 }
 
-function execOnce(command: string[], configFile: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(
-      command[0] as string,
-      [...command.slice(1), 'credential-provider', '--config', configFile],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-          AWS_SECRET_ACCESS_KEY: 'bench',
-          AWS_EC2_METADATA_DISABLED: 'true',
-        },
-        stdio: ['pipe', 'pipe', 'inherit'],
+async function execOnce(command: string[], configFile: string): Promise<number> {
+  const started = performance.now();
+  const run = await runProcess(
+    command[0] as string,
+    [...command.slice(1), 'credential-provider', '--config', configFile],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_EC2_METADATA_DISABLED: 'true',
       },
-    );
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0 || !stdout.includes('"auth":{"*.dkr.ecr.eu-west-1.amazonaws.com"')) {
-        reject(new Error(`exec failed (${code}): ${stdout}`));
-        return;
-      }
-      resolve(performance.now() - started);
-    });
-    child.stdin.end(REQUEST);
-  });
+      stdin: REQUEST,
+    },
+  );
+  const elapsed = performance.now() - started;
+  if (run.code !== 0 || !run.stdout.includes('"auth":{"*.dkr.ecr.eu-west-1.amazonaws.com"')) {
+    throw new Error(`exec failed (${run.code}): ${run.stdout}${run.stderr}`);
+  }
+  return elapsed;
 }
 
 function spawnOnly(command: string[]): Promise<number> {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '#cmd/pullwarden/main.ts';
 import { RULE_IDS } from '#shared/drift/model.ts';
+import { runInProcess } from '../support/in-process-cli.ts';
+import { runProcess } from '../support/process.ts';
 import { validateSarif } from '../support/sarif-validator.ts';
 
 // The CLI as users run it: `npx pullwarden …` starts bin/pullwarden.js with the pinned Node.js.
@@ -26,23 +26,10 @@ function pullwarden(
   stdin?: string,
   env: Record<string, string> = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
+  return runProcess(process.execPath, [bin, ...args], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    ...(stdin === undefined ? {} : { stdin }),
   });
 }
 
@@ -221,25 +208,13 @@ describe('pullwarden drift input handling', () => {
 describe('pullwarden drift progress', () => {
   // In-process, so stderr can claim to be a terminal.
   async function runWithTerminal(args: readonly string[], stderrIsTTY: boolean): Promise<string> {
-    let stderr = '';
-    const capture = (onText: (text: string) => void) =>
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          onText(chunk.toString('utf8'));
-          done();
-        },
-      });
-    const code = await main(['drift', ...args, '--fail-on', 'never', '--format', 'json'], {
-      stdout: capture(() => undefined),
-      stderr: capture((text) => {
-        stderr += text;
-      }),
-      stdoutIsTTY: false,
-      stderrIsTTY,
-      env: {},
-    });
-    assert.equal(code, 0, stderr);
-    return stderr;
+    const run = await runInProcess(
+      main,
+      ['drift', ...args, '--fail-on', 'never', '--format', 'json'],
+      { stderrIsTTY },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    return run.stderr;
   }
   const dump = join(root, 'examples/manifests/cluster-dump.json');
 

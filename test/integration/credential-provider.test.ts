@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { type Emulators, startEmulators } from '#shared/local/emulators.ts';
 import { provision } from '#shared/local/provision.ts';
 import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
 import { type FakeEcr, startFakeEcr } from '../support/fake-ecr.ts';
+import { runProcess } from '../support/process.ts';
 
 // The credential provider as the kubelet runs it: the built pullwarden-node bundle, one process per
 // exec, a CredentialProviderRequest on stdin, against a loopback stand-in for the ECR API.
@@ -102,27 +102,18 @@ function exec(
   request: unknown,
   args: string[] = ['credential-provider', '--config', configFile],
 ): Promise<Exec> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binary, ...args], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        AWS_ACCESS_KEY_ID: 'AKIDNODE',
-        AWS_SECRET_ACCESS_KEY: 'node-secret',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(typeof request === 'string' ? request : `${JSON.stringify(request)}\n`);
+  return runProcess(process.execPath, [binary, ...args], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_ACCESS_KEY_ID: 'AKIDNODE',
+      AWS_SECRET_ACCESS_KEY: 'node-secret',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+    stdin:
+      typeof request === 'string'
+        ? request
+        : `${JSON.stringify(request)}
+`,
   });
 }
 

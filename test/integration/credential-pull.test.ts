@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type RunningContainerd, startContainerd } from '../support/containerd.ts';
-import { pushOciImage, type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { pushOciImage, type RunningRegistry, run, startRegistry } from '../support/registry.ts';
 
 // A real pull with the credentials the plugin returns: Debian's docker-registry with htpasswd auth,
 // pullwarden-node credential-provider configured with a docker config for it, and Debian's containerd
@@ -39,31 +38,19 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-function credentialProvider(image: string, configFile: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, 'cmd/pullwarden-node/main.ts'), 'credential-provider', '--config', configFile],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(stderr))));
-    child.stdin.end(
-      JSON.stringify({
+async function credentialProvider(image: string, configFile: string): Promise<string> {
+  const { stdout } = await run(
+    process.execPath,
+    [join(root, 'cmd/pullwarden-node/main.ts'), 'credential-provider', '--config', configFile],
+    {
+      input: JSON.stringify({
         kind: 'CredentialProviderRequest',
         apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
         image,
       }),
-    );
-  });
+    },
+  );
+  return stdout;
 }
 
 test('containerd pulls the image with the credentials the plugin returned, and not without', async () => {

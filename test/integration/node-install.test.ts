@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { arch, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type ProcessRun, runProcess } from '../support/process.ts';
 
 // infra/node/install.sh on a scratch root: what lands where, with which modes, and that a kubelet
 // config failing `doctor kubelet-config` or a binary failing its checksum installs nothing.
@@ -34,20 +34,8 @@ before(async () => {
 });
 after(() => rm(scratch, { recursive: true, force: true }));
 
-function install(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function install(args: string[]): Promise<ProcessRun> {
+  return runProcess('bash', [script, ...args]);
 }
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runProcess } from '../support/process.ts';
 
 // `npm start` as a user meets it: `pullwarden serve` prints a banner with ready-to-paste commands,
 // serves them, stops on SIGTERM, and finds its state again after a restart.
@@ -149,16 +150,11 @@ test('pullwarden serve: banner, sample push, warm set, SIGTERM, restart with the
 });
 
 test('pullwarden serve refuses a bad config with exit 2 and starts nothing', async () => {
-  const child = spawn(
+  const run = await runProcess(
     process.execPath,
     ['cmd/pullwarden/main.ts', 'serve', '--ephemeral', '--config', 'examples/manifests'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: root },
   );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  assert.equal(code, 2);
-  assert.match(stderr, /pullwarden serve: /);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /pullwarden serve: /);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
+import { runProcess } from './process.ts';
 
 // A real CNCF Distribution registry (Debian package docker-registry, 2.8.x) as a child process, and
 // an OCI image pushed to it with skopeo, so integration tests see the registry's own notifications.
@@ -310,28 +311,18 @@ export function missing(command: string): Error {
 }
 
 /** Runs a command to completion; rejects with its stderr on a non-zero exit. */
-export function run(
+export async function run(
   command: string,
   args: string[],
   options: { input?: string } = {},
 ): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? missing(command) : error),
-    );
-    child.once('close', (code, signal) => {
-      if (code === 0) resolve({ stdout, stderr });
-      else reject(new Error(`${command} failed (${signal ?? code}):\n${stderr}`));
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  const result = await runProcess(command, args, { stdin: options.input ?? '' }).catch(
+    (error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? missing(command) : error;
+    },
+  );
+  if (result.code !== 0) {
+    throw new Error(`${command} failed (${result.signal ?? result.code}):\n${result.stderr}`);
+  }
+  return result;
 }

@@ -107,14 +107,27 @@ describe('parseCredentialProviderRequest', () => {
 
   test('never echoes a service account token in an error', () => {
     const secret = 'eyJhbGciOiJSUzI1NiJ9.secret-claims.sig';
-    try {
-      parseCredentialProviderRequest(
-        JSON.stringify({ kind: 'Nope', apiVersion: V1, image: 'a/b', serviceAccountToken: secret }),
-      );
-      assert.fail('expected an error');
-    } catch (error) {
-      assert.doesNotMatch((error as Error).message, /secret-claims/);
-    }
+    assert.throws(
+      () =>
+        parseCredentialProviderRequest(
+          JSON.stringify({
+            kind: 'Nope',
+            apiVersion: V1,
+            image: 'a/b',
+            serviceAccountToken: secret,
+          }),
+        ),
+      (error: Error) =>
+        error instanceof CredentialRequestError && !/secret-claims/.test(error.message),
+    );
+    // A syntax error is reported by position, never by the text around it.
+    assert.throws(
+      () => parseCredentialProviderRequest(`{"serviceAccountToken":"${secret}" "x"}`),
+      (error: Error) =>
+        error instanceof CredentialRequestError &&
+        /syntax error at byte \d+/.test(error.message) &&
+        !/secret-claims/.test(error.message),
+    );
   });
 });
 

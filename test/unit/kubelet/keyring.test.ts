@@ -394,15 +394,13 @@ describe('properties', () => {
       fc.property(fc.uniqueArray(key, { maxLength: 8 }), key, (keys, image) => {
         const lookup = lookupAuthKeys(keys, image);
         const matched = lookup.entries.map((entry) => entry.storedKey);
-        if (lookup.via === 'match') {
-          assert.deepEqual(
-            matched,
-            keys
-              .filter((k) => urlsMatch(k, image))
-              .sort()
-              .reverse(),
-          );
-        }
+        const expected = keys
+          .filter((k) => urlsMatch(k, image))
+          .sort()
+          .reverse();
+        if (lookup.via === 'match') assert.deepEqual(matched, expected);
+        // Anything other than a match must mean that no key matched.
+        else assert.deepEqual(expected, []);
       }),
       { numRuns: 500 },
     );
