@@ -17,6 +17,12 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** An option value that must be one of a fixed set; anything else is a usage error naming the set. */
+export function oneOf<T extends string>(allowed: readonly T[], value: string, option: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${option} must be one of ${allowed.join(', ')} (got "${value}")`);
+}
+
 export function processIo(): CommandIo {
   return {
     stdout: process.stdout,

@@ -38,6 +38,12 @@ export function programUsage(program: Program): string {
   ].join('\n');
 }
 
+/** A bad command line: our own UsageError or parseArgs' complaint about an option. */
+export function isUsageError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return error instanceof UsageError || (code !== undefined && PARSE_ARGS_ERRORS.has(code));
+}
+
 /** Dispatches to a command; usage mistakes exit 2 with a hint, anything else propagates. */
 export async function runProgram(
   program: Program,
@@ -68,8 +74,7 @@ export async function runProgram(
   try {
     return await command.run(rest, io);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (error instanceof UsageError || (code !== undefined && PARSE_ARGS_ERRORS.has(code))) {
+    if (isUsageError(error)) {
       io.stderr.write(
         `${program.name} ${name}: ${(error as Error).message}\nRun '${program.name} ${name} --help' for usage.\n`,
       );

@@ -2,8 +2,8 @@
 // kubelet would, without a kubelet. Each check is one entry of DOCTOR_CHECKS.
 
 import { parseArgs } from 'node:util';
-import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
-import type { Command } from '#cmd/cli/program.ts';
+import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
+import { type Command, isUsageError } from '#cmd/cli/program.ts';
 import { tryParseImageReference } from '#shared/image/reference.ts';
 import {
   ConfigPathError,
@@ -22,12 +22,6 @@ export interface DoctorCheck extends Command {
 }
 
 const FORMATS = ['text', 'json'] as const;
-type Format = (typeof FORMATS)[number];
-
-function formatOption(value: string): Format {
-  if ((FORMATS as readonly string[]).includes(value)) return value as Format;
-  throw new UsageError(`--format must be one of ${FORMATS.join(', ')} (got "${value}")`);
-}
 
 async function loadConfig(path: string): Promise<CredentialProviderConfigReport> {
   try {
@@ -103,7 +97,7 @@ const kubeletConfigCheck: DoctorCheck = {
       io.stdout.write(`${KUBELET_CONFIG_USAGE}\n`);
       return 0;
     }
-    const format = formatOption(values.format);
+    const format = oneOf(FORMATS, values.format, 'format');
     if (positionals.length !== 1) {
       throw new UsageError('give exactly one config file or directory');
     }
@@ -184,7 +178,7 @@ const matchCheck: DoctorCheck = {
       io.stdout.write(`${MATCH_USAGE}\n`);
       return 0;
     }
-    const format = formatOption(values.format);
+    const format = oneOf(FORMATS, values.format, 'format');
     if (positionals.length !== 2)
       throw new UsageError('give a config file or directory and an image');
     const [configPath, image] = positionals as [string, string];
@@ -363,8 +357,7 @@ export const doctorCommand: Command = {
       return await check.run(rest, io);
     } catch (error) {
       // Name the check, so the hint printed with the usage error points at the right help.
-      const code = (error as NodeJS.ErrnoException).code;
-      if (error instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS_') === true) {
+      if (isUsageError(error)) {
         throw new UsageError(
           `${name}: ${(error as Error).message} (see 'pullwarden-node doctor ${name} --help')`,
         );

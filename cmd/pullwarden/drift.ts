@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
-import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import {
   type DriftReport,
   RULE_IDS,
@@ -46,11 +46,6 @@ Exit codes: 0 no findings at or above --fail-on, 1 findings, 2 usage or input er
 const FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 const FAIL_ON = [...SEVERITIES, 'never'] as const;
-
-function oneOf<T extends string>(allowed: readonly T[], value: string, option: string): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new UsageError(`--${option} must be one of ${allowed.join(', ')} (got "${value}")`);
-}
 
 function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
   const rules: RuleId[] = [];

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
-import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import type { Config } from '#shared/config/schema.ts';
 import {
@@ -42,7 +42,6 @@ Options:
 Exit codes: 0 plan printed (also when nothing is planned), 2 usage or input error.`;
 
 const FORMATS = ['text', 'json'] as const;
-type Format = (typeof FORMATS)[number];
 
 /** How dispatch would run the pre-pull; `configured`: the group is in nodeGroups.groups. */
 type Executor =
@@ -281,10 +280,7 @@ export async function planCommand(args: readonly string[], io: CommandIo): Promi
     io.stdout.write(`${PLAN_USAGE}\n`);
     return 0;
   }
-  if (!(FORMATS as readonly string[]).includes(values.format)) {
-    throw new UsageError(`--format must be one of ${FORMATS.join(', ')} (got "${values.format}")`);
-  }
-  const format = values.format as Format;
+  const format = oneOf(FORMATS, values.format, 'format');
   if (values.image === undefined) throw new UsageError('--image is required');
   let reference: ImageReference;
   try {

@@ -3,6 +3,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
+import { ConfigError } from '#shared/config/load.ts';
 import type { SecretRef } from '#shared/config/secret-ref.ts';
 import { describeSecretRef } from '#shared/config/secret-ref.ts';
 import type { LocalSecret } from '#shared/local/local-secrets.ts';
@@ -152,7 +153,7 @@ export async function serveCommand(args: readonly string[], io: CommandIo): Prom
       },
     });
   } catch (error) {
-    if (error instanceof LocalStackError || (error as Error).name === 'ConfigError') {
+    if (error instanceof LocalStackError || error instanceof ConfigError) {
       io.stderr.write(`pullwarden serve: ${(error as Error).message}\n`);
       return 2;
     }

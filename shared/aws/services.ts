@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { parseConfig } from '#shared/config/load.ts';
+import { loadConfig as loadConfigFile, parseConfig } from '#shared/config/load.ts';
 import { type Config, DEFAULT_CONFIG } from '#shared/config/schema.ts';
 import {
   environmentSecretResolver,
@@ -42,24 +41,30 @@ export function prepullQueue(): SqsPrepullQueue {
   return queue;
 }
 
-let cachedFileConfig: { path: string; config: Promise<Config> } | undefined;
+// Parsed once per configuration text: YAML and schema checks stay off every invocation's path.
+let cachedConfig: { source: string; text?: string; config: Promise<Config> } | undefined;
 
 export async function loadConfig(): Promise<Config> {
   const file = getStringFromEnv({ key: 'PULLWARDEN_CONFIG_FILE', defaultValue: '' });
   if (file !== '') {
-    if (cachedFileConfig?.path !== file) {
-      cachedFileConfig = {
-        path: file,
-        config: readFile(file, 'utf8').then((text) => parseConfig(text, file)),
-      };
-    }
-    return cachedFileConfig.config;
+    if (cachedConfig?.source !== file)
+      cachedConfig = { source: file, config: loadConfigFile(file) };
+    return cachedConfig.config;
   }
   const parameter = getStringFromEnv({ key: 'PULLWARDEN_CONFIG_PARAMETER', defaultValue: '' });
   if (parameter === '') return DEFAULT_CONFIG;
+  // Powertools caches the parameter's text for CACHE_SECONDS; the parse is reused while it is unchanged.
   const text = await getParameter(parameter, { maxAge: CACHE_SECONDS });
   if (text === undefined) throw new Error(`SSM parameter ${parameter} has no value`);
-  return parseConfig(text, `SSM parameter ${parameter}`);
+  const source = `SSM parameter ${parameter}`;
+  if (cachedConfig?.source !== source || cachedConfig.text !== text) {
+    cachedConfig = {
+      source,
+      text,
+      config: Promise.resolve().then(() => parseConfig(text, source)),
+    };
+  }
+  return cachedConfig.config;
 }
 
 /** Environment variables, SSM SecureString parameters and Secrets Manager secrets, cached briefly. */

@@ -19,6 +19,11 @@ export function header(request: HttpRequest, name: string): string | undefined {
   return undefined;
 }
 
+/** The token of an `Authorization: Bearer <token>` value, if that is what it is. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization === undefined ? undefined : /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+}
+
 /** All headers with lower-case names. */
 export function lowerCaseHeaders(request: HttpRequest): Record<string, string> {
   const headers: Record<string, string> = {};

@@ -9,6 +9,7 @@ import {
 import type { WebhookSourceSettings } from '#shared/config/schema.ts';
 import type { SecretResolver } from '#shared/config/secret-ref.ts';
 import { UnauthorizedError } from '#shared/http/errors.ts';
+import { bearerToken } from '#shared/http/request.ts';
 
 // Checks that a delivery comes from the configured sender. Comparisons take the same time whatever
 // the input, and failures say what was missing or wrong without echoing either value.
@@ -100,13 +101,12 @@ export async function verifyOidcBearer(
   settings: OidcSettings,
   now: Date,
 ): Promise<void> {
-  const authorization = headers.authorization;
-  const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (match?.[1] === undefined) {
+  const token = bearerToken(headers.authorization);
+  if (token === undefined) {
     throw new UnauthorizedError('an OIDC bearer token is required in the Authorization header');
   }
   try {
-    const { payload } = await jwtVerify(match[1], keySet(settings), {
+    const { payload } = await jwtVerify(token, keySet(settings), {
       audience: settings.audience,
       issuer: [...settings.issuers],
       currentDate: now,

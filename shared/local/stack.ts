@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
-import { parseConfig } from '#shared/config/load.ts';
+import { ConfigError, loadConfig } from '#shared/config/load.ts';
 import type { Config } from '#shared/config/schema.ts';
 import {
   type ControlPlaneStandIn,
@@ -96,14 +96,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
 
   try {
-    const config = await readFile(configFile, 'utf8').then(
-      (text) => parseConfig(text, configFile),
-      (error: NodeJS.ErrnoException) => {
-        throw new LocalStackError(
-          `cannot read the configuration ${configFile}: ${error.code ?? error.message}`,
-        );
-      },
-    );
+    const config = await loadConfig(configFile);
     const definition = await readServerlessDefinition(join(root, 'serverless.yml'));
     const useAws =
       (process.env.PULLWARDEN_STATE_TABLE ?? '') !== '' &&
@@ -379,7 +372,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
   } catch (error) {
     await stopAll();
-    if (error instanceof LocalStackError || (error as Error).name === 'ConfigError') throw error;
+    if (error instanceof LocalStackError || error instanceof ConfigError) throw error;
     throw new LocalStackError(`the local stack could not start: ${errorText(error)}`, {
       cause: error,
     });

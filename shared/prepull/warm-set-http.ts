@@ -8,7 +8,7 @@ import {
   NotFoundError,
   UnauthorizedError,
 } from '#shared/http/errors.ts';
-import { type HttpRequest, header } from '#shared/http/request.ts';
+import { bearerToken, type HttpRequest, header } from '#shared/http/request.ts';
 import { constantTimeEqual } from '#shared/intake/verify.ts';
 import type { StateStore, WarmSetEntry } from '#shared/state/store.ts';
 
@@ -50,7 +50,7 @@ export async function handleWarmSetRequest(
     const config = await deps.loadConfig();
     if (deps.authentication === 'token') {
       const token = config.nodeGroups.groups[nodeGroup]?.token;
-      const presented = /^Bearer\s+(\S+)$/i.exec(header(request, 'authorization') ?? '')?.[1];
+      const presented = bearerToken(header(request, 'authorization'));
       if (token === undefined) {
         throw new UnauthorizedError(`node group ${nodeGroup} has no token configured`);
       }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '#shared/config/schema.ts';
 import type { SecretResolver } from '#shared/config/secret-ref.ts';
+import { isDockerHub } from '#shared/image/reference.ts';
 
 // Resolves a tag to its manifest digest through the OCI Distribution API: HEAD the manifest with every
 // manifest media type accepted, answer a Bearer challenge by fetching a token (with the configured
@@ -59,7 +60,7 @@ export class HttpDigestResolver implements DigestResolver {
     const configured = this.config.registries.endpoints.find((entry) => entry.host === registry);
     const base =
       configured?.url ??
-      (registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`);
+      (isDockerHub({ registry }) ? 'https://registry-1.docker.io' : `https://${registry}`);
     return { base: base.replace(/\/+$/, ''), configured };
   }
 

@@ -26,7 +26,7 @@ export interface EcrSourceOptions {
 }
 
 /** The account label replaced by `*`: `123456789012.dkr.ecr.eu-west-1.amazonaws.com` → `*.dkr…`. */
-export function regionWideAuthKey(requestedRegistry: string): string {
+function regionWideAuthKey(requestedRegistry: string): string {
   const dot = requestedRegistry.indexOf('.');
   return `*${requestedRegistry.slice(dot)}`;
 }

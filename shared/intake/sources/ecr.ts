@@ -23,10 +23,19 @@ const ecrEventSchema = z.looseObject({
   }),
 });
 
-const ecrEventWithHostSchema = ecrEventSchema.refine(
-  (event) => privateEcrRegistryHost(event.account, event.region) !== undefined,
-  { message: 'account and region must name an ECR registry', path: ['region'] },
-);
+// The registry host is derived once, while validating: a pair that names no ECR registry is invalid.
+const ecrEventWithHostSchema = ecrEventSchema.transform((event, context) => {
+  const registry = privateEcrRegistryHost(event.account, event.region);
+  if (registry === undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: 'account and region must name an ECR registry',
+      path: ['region'],
+    });
+    return z.NEVER;
+  }
+  return { ...event, registry };
+});
 
 export function normalizeEcrEvent(value: unknown): NormalizedEvent {
   const event = payloadOf(ecrEventWithHostSchema, value, 'EventBridge ECR event');
@@ -40,7 +49,7 @@ export function normalizeEcrEvent(value: unknown): NormalizedEvent {
   if (kind === undefined) return ignored(`action ${action ?? 'missing'} does not change images`);
   return imageChange({
     kind,
-    registry: privateEcrRegistryHost(event.account, event.region) as string,
+    registry: event.registry,
     repository: detail['repository-name'],
     tag: detail['image-tag'],
     digest: detail['image-digest'],
