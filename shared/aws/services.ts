@@ -12,11 +12,12 @@ import {
 } from '#shared/config/secret-ref.ts';
 import type { PullCommandSender } from '#shared/prepull/dispatch.ts';
 import { getStringFromEnv } from '#shared/runtime/env.ts';
+import { DynamoCredentialsTable } from './credentials-table.ts';
 import { DynamoStateStore } from './dynamo-state-store.ts';
 import { SqsPrepullQueue } from './prepull-queue.ts';
 
 // The side effects every function shares, created once per process from the environment:
-// PULLWARDEN_STATE_TABLE, PULLWARDEN_PREPULL_QUEUE_URL, and the configuration from
+// PULLWARDEN_STATE_TABLE, PULLWARDEN_PREPULL_QUEUE_URL, PULLWARDEN_CREDENTIALS_TABLE, and the configuration from
 // PULLWARDEN_CONFIG_PARAMETER (SSM) or PULLWARDEN_CONFIG_FILE (the local stack). Endpoints come from the
 // SDK's own settings (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_DYNAMODB), which is how the local stack
 // points the same code at its emulators.
@@ -28,11 +29,22 @@ let sqs: SQSClient | undefined;
 let ssm: SSMClient | undefined;
 let store: DynamoStateStore | undefined;
 let queue: SqsPrepullQueue | undefined;
+let credentials: DynamoCredentialsTable | undefined;
 
 export function stateStore(): DynamoStateStore {
   dynamo ??= new DynamoDBClient({});
   store ??= new DynamoStateStore(dynamo, getStringFromEnv({ key: 'PULLWARDEN_STATE_TABLE' }));
   return store;
+}
+
+/** The brokered credentials table (PULLWARDEN_CREDENTIALS_TABLE), written only by credential-refresh. */
+export function credentialsTable(): DynamoCredentialsTable {
+  dynamo ??= new DynamoDBClient({});
+  credentials ??= new DynamoCredentialsTable(
+    dynamo,
+    getStringFromEnv({ key: 'PULLWARDEN_CREDENTIALS_TABLE' }),
+  );
+  return credentials;
 }
 
 export function prepullQueue(): SqsPrepullQueue {

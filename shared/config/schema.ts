@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
+import { parseEcrRegistryHost } from '#shared/ecr/registry-host.ts';
 import { tryParseImageReference } from '#shared/image/reference.ts';
 import { WEBHOOK_SOURCES, type WebhookSource } from '#shared/intake/model.ts';
 import { tagFilterSchema } from '#shared/prepull/tag-filter.ts';
@@ -158,6 +159,74 @@ const prePullRule = z.strictObject({
 });
 export type PrePullRule = z.infer<typeof prePullRule>;
 
+/** Minutes before expiry; left out, a credential is refreshed at half its lifetime. */
+const refreshTiming = {
+  /** Refresh once less than this many minutes of the credential's lifetime remain. */
+  refreshBeforeMinutes: z.number().int().min(1).max(1440).optional(),
+  /** Count the credential as at risk (alarm) when this close to expiry and its last refresh failed. */
+  alarmBeforeMinutes: z.number().int().min(1).max(1440).optional(),
+};
+
+const ecrRegistryHost = hostName.refine(
+  (host) => parseEcrRegistryHost(host) !== undefined,
+  'must be an ECR registry host, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com, or public.ecr.aws',
+);
+
+const brokeredEcr = z.strictObject({
+  source: z.literal('ecr'),
+  registry: ecrRegistryHost,
+  /** The role in the registry's account that may pull; assumed with sts:AssumeRole. */
+  roleArn: nonEmpty.regex(
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+    'must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/pullwarden-registry-pull',
+  ),
+  /** The ExternalId the role's trust policy requires, if any. */
+  externalId: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2 to 1224 characters of [A-Za-z0-9+=,.@:/_-]')
+    .optional(),
+  ...refreshTiming,
+});
+
+const brokeredGitHubApp = z.strictObject({
+  source: z.literal('github-app'),
+  registry: hostName.default('ghcr.io'),
+  /** The app's id (or client id): the `iss` of the app JWT. */
+  appId: z.union([z.number().int().positive().transform(String), nonEmpty]),
+  installationId: z.number().int().positive(),
+  /** The app's private key (PEM), from Secrets Manager or SSM. */
+  privateKey: secretRefSchema,
+  /** The GitHub API; GitHub Enterprise Server: https://<host>/api/v3. */
+  apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+  /** What the installation token may do: least privilege by default. */
+  permissions: z
+    .record(
+      z.string().regex(/^[a-z_]+$/, 'must be a GitHub App permission name, e.g. packages'),
+      z.enum(['read', 'write']),
+    )
+    .default({ packages: 'read' }),
+  /** Limit the token to these repositories (names, without the owner). */
+  repositories: z.array(nonEmpty).min(1).max(500).optional(),
+  username: nonEmpty.default('x-access-token'),
+  ...refreshTiming,
+});
+
+const brokeredRegistry = z
+  .discriminatedUnion('source', [brokeredEcr, brokeredGitHubApp], {
+    error: 'source must be ecr or github-app',
+  })
+  .refine(
+    (entry) =>
+      entry.refreshBeforeMinutes === undefined ||
+      entry.alarmBeforeMinutes === undefined ||
+      entry.alarmBeforeMinutes < entry.refreshBeforeMinutes,
+    {
+      message: 'alarmBeforeMinutes must be less than refreshBeforeMinutes',
+      path: ['alarmBeforeMinutes'],
+    },
+  );
+export type BrokeredRegistry = z.infer<typeof brokeredRegistry>;
+
 export const configSchema = z.strictObject({
   apiVersion: z.literal('pullwarden.dev/v1'),
   kind: z.literal('Config'),
@@ -213,6 +282,28 @@ export const configSchema = z.strictObject({
       /** Also pre-pull onto node groups that currently run workloads using the repository. */
       followInventory: z.boolean().default(true),
       rules: z.array(prePullRule).default([]),
+    })
+    .prefault({}),
+  credentials: z
+    .strictObject({
+      /** Registries credential-refresh mints for and nodes read with `source: brokered`. */
+      brokered: z
+        .array(brokeredRegistry)
+        .default([])
+        .superRefine((entries, context) => {
+          const seen = new Map<string, number>();
+          entries.forEach((entry, index) => {
+            const key = entry.registry.toLowerCase();
+            const first = seen.get(key);
+            if (first !== undefined) {
+              context.addIssue({
+                code: 'custom',
+                path: [index, 'registry'],
+                message: `${entry.registry} is already brokered by entry ${first}`,
+              });
+            } else seen.set(key, index);
+          });
+        }),
     })
     .prefault({}),
   rules: z.partialRecord(z.enum(RULE_IDS), ruleSettings).default({}),

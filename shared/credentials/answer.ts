@@ -62,7 +62,8 @@ export class CredentialUnavailableError extends Error {
   override readonly name = 'CredentialUnavailableError';
 }
 
-function errorText(error: unknown): string {
+/** An error as one line: its name, HTTP status and message (sources never put secrets in these). */
+export function describeMintError(error: unknown): string {
   const named = error as {
     name?: string;
     message?: string;
@@ -78,10 +79,11 @@ function secondsLeft(token: CachedToken, now: Date): number {
     : (Date.parse(token.expiresAt) - now.getTime()) / 1000;
 }
 
-async function mintWithRetries(
+/** Mints with bounded, fully jittered retries of retryable errors, all ending by `deadlineMs`. */
+export async function mintWithRetries(
   source: CredentialSource,
-  policy: CredentialPolicy,
-  deps: AnswerDependencies,
+  policy: Pick<CredentialPolicy, 'maxAttempts' | 'deadlineMs'>,
+  deps: Pick<AnswerDependencies, 'now' | 'random' | 'sleep'>,
   started: number,
 ): Promise<MintedCredential> {
   let lastError: unknown;
@@ -97,7 +99,7 @@ async function mintWithRetries(
       await deps.sleep(delay);
     }
   }
-  throw new CredentialUnavailableError(`${source.description}: ${errorText(lastError)}`);
+  throw new CredentialUnavailableError(`${source.description}: ${describeMintError(lastError)}`);
 }
 
 function respond(

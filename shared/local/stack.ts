@@ -63,6 +63,8 @@ export interface LocalStack {
   commands: readonly SentCommand[];
   /** Delivers an EventBridge event to the functions whose rules match; returns their names. */
   putEvent(event: Record<string, unknown>): Promise<string[]>;
+  /** Runs a scheduled function now, as its next tick would; resolves to what it returned. */
+  runSchedule(functionName: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -177,6 +179,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         AWS_ENDPOINT_URL_SECRETS_MANAGER: controlPlane.endpoint,
         PULLWARDEN_STATE_TABLE: table,
         PULLWARDEN_PREPULL_QUEUE_URL: queue.url,
+        ...(tables.CredentialsTable === undefined
+          ? {}
+          : { PULLWARDEN_CREDENTIALS_TABLE: tables.CredentialsTable }),
       });
       delete process.env.AWS_SESSION_TOKEN;
       delete process.env.AWS_PROFILE;
@@ -188,6 +193,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // No IAM authorizer in front of the local API: node agents present their node group's token.
       PULLWARDEN_API_AUTH: 'token',
       POWERTOOLS_SERVICE_NAME: definition.service,
+      // The handlers log what they measure; EMF blobs on the terminal would only repeat it.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     });
 
     const invokers = new Map<string, Invoke>();
@@ -204,6 +211,20 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     const invoke = (fn: LocalFunction, event: unknown) =>
       (invokers.get(fn.name) as Invoke)(event, lambdaContext(fn.name, fn.timeoutSeconds, region));
+
+    // What EventBridge Scheduler hands a function on each tick.
+    const runScheduled = (fn: LocalFunction) =>
+      invoke(fn, {
+        version: '0',
+        id: crypto.randomUUID(),
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        account: '000000000000',
+        time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        region,
+        resources: [],
+        detail: {},
+      });
 
     const putEvent = async (event: Record<string, unknown>): Promise<string[]> => {
       const full = {
@@ -310,17 +331,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           continue;
         }
         const timer = setInterval(() => {
-          invoke(fn, {
-            version: '0',
-            id: crypto.randomUUID(),
-            'detail-type': 'Scheduled Event',
-            source: 'aws.events',
-            account: '000000000000',
-            time: new Date().toISOString(),
-            region,
-            resources: [],
-            detail: {},
-          }).catch((error: unknown) => log.error(`${fn.name} (schedule) failed`, error));
+          runScheduled(fn).catch((error: unknown) =>
+            log.error(`${fn.name} (schedule) failed`, error),
+          );
         }, every);
         timer.unref();
         cleanups.push(async () => clearInterval(timer));
@@ -368,6 +381,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       secrets,
       commands: controlPlane?.commands ?? [],
       putEvent,
+      runSchedule: async (functionName) => {
+        const fn = definition.functions.find((candidate) => candidate.name === functionName);
+        if (fn === undefined || fn.schedules.length === 0) {
+          throw new LocalStackError(`${functionName} is not a scheduled function`);
+        }
+        return runScheduled(fn);
+      },
       stop: stopAll,
     };
   } catch (error) {

@@ -309,9 +309,11 @@ describe('service account tokens (KEP-4412)', () => {
     const first = response(await exec(saRequest('team-a', 'api')));
     assert.deepEqual(ecr.stsCalls, [
       {
+        action: 'AssumeRoleWithWebIdentity',
         roleArn: ROLE,
         roleSessionName: 'pullwarden.team-a.api',
         webIdentityToken: serviceAccountToken('team-a', 'api'),
+        externalId: '',
       },
     ]);
     assert.match(

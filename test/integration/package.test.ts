@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -33,6 +33,7 @@ describe('bundles and packaging', () => {
   test('builds one bundle per function and per binary', async () => {
     const names = (await listArtifacts(root, dist)).map((artifact) => artifact.name);
     assert.deepEqual(names, [
+      'functions/credential-refresh',
       'functions/drift-report',
       'functions/ecr-events',
       'functions/nodegroup-api',
@@ -116,6 +117,28 @@ describe('bundles and packaging', () => {
     );
   });
 
+  test('the credential-refresh bundle runs a scheduled event with nothing brokered', async () => {
+    const config = join(scratch, 'empty.yaml');
+    await writeFile(config, 'apiVersion: pullwarden.dev/v1\nkind: Config\n');
+    Object.assign(process.env, {
+      PULLWARDEN_CONFIG_FILE: config,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
+    delete process.env.PULLWARDEN_CREDENTIALS_TABLE;
+    const module = (await import(
+      pathToFileURL(join(dist, 'functions/credential-refresh/index.mjs')).href
+    )) as { handler: (event: unknown, context: unknown) => Promise<unknown> };
+    const summary = await module.handler(
+      { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} },
+      {
+        functionName: 'credentialRefresh',
+        awsRequestId: 'r',
+        getRemainingTimeInMillis: () => 60_000,
+      },
+    );
+    assert.deepEqual(summary, { minted: 0, fresh: 0, failed: 0, atRisk: 0, registries: [] });
+  });
+
   test('osls packages serverless.yml offline into a template with arm64 nodejs24.x functions', async () => {
     const output = join(scratch, 'serverless');
     const env = {
@@ -185,6 +208,40 @@ describe('bundles and packaging', () => {
     );
     assert.deepEqual(mapping?.Properties.FunctionResponseTypes, ['ReportBatchItemFailures']);
     assert.ok(Object.values(template.Resources).some((r) => r.Type === 'AWS::Events::Rule'));
+
+    // credential-refresh: every five minutes, its own role, and an alarm that also fires on silence.
+    const refresh = template.Resources.CredentialRefreshLambdaFunction?.Properties as Record<
+      string,
+      unknown
+    >;
+    assert.equal(refresh.Timeout, 60);
+    const schedule = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Events::Rule' && r.Properties.ScheduleExpression !== undefined,
+    );
+    assert.equal(schedule?.Properties.ScheduleExpression, 'rate(5 minutes)');
+    const alarm = template.Resources.BrokeredCredentialsAtRiskAlarm?.Properties;
+    assert.deepEqual(
+      [alarm?.Namespace, alarm?.MetricName, alarm?.TreatMissingData],
+      ['pullwarden', 'CredentialsAtRisk', 'breaching'],
+    );
+    const refreshStatements = statements('CredentialRefreshRole');
+    assert.deepEqual(refreshStatements.flatMap((statement) => [statement.Action].flat()).sort(), [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'kms:Decrypt',
+      'kms:Encrypt',
+      'kms:GenerateDataKey*',
+      'secretsmanager:GetSecretValue',
+      'ssm:GetParameter',
+      'ssm:GetParameter',
+      'sts:AssumeRole',
+    ]);
+    assert.ok(!JSON.stringify(refreshStatements).includes('"*"'));
+    assert.match(
+      JSON.stringify(refreshStatements.find((s) => s.Action === 'sts:AssumeRole')?.Resource),
+      /iam::\*:role\/pullwarden-registry-\*/,
+    );
 
     // Only the function's own bundle goes into its zip.
     const { stdout } = await run('unzip', ['-Z1', join(output, 'driftReport.zip')]);

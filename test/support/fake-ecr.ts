@@ -8,15 +8,17 @@ import type { AddressInfo } from 'node:net';
 export type FakeEcrMode = 'ok' | 'throttle' | 'error' | 'deny';
 
 export interface StsCall {
+  action: string;
   roleArn: string;
   roleSessionName: string;
   webIdentityToken: string;
+  externalId: string;
 }
 
 export interface FakeEcr {
   endpoint: string;
   calls: { target: string; authorization: string; at: number }[];
-  /** AssumeRoleWithWebIdentity requests (STS query protocol) on the same endpoint. */
+  /** AssumeRoleWithWebIdentity and AssumeRole requests (STS query protocol) on the same endpoint. */
   stsCalls: StsCall[];
   stsMode: 'ok' | 'deny';
   mode: FakeEcrMode;
@@ -56,27 +58,26 @@ export async function startFakeEcr(): Promise<FakeEcr> {
   };
   // STS speaks the query protocol: a form body in, XML out.
   const answerSts = (form: URLSearchParams, response: ServerResponse) => {
+    const action = form.get('Action') ?? '';
     const call = {
+      action,
       roleArn: form.get('RoleArn') ?? '',
       roleSessionName: form.get('RoleSessionName') ?? '',
       webIdentityToken: form.get('WebIdentityToken') ?? '',
+      externalId: form.get('ExternalId') ?? '',
     };
     fake.stsCalls.push(call);
-    response.writeHead(
-      form.get('Action') === 'AssumeRoleWithWebIdentity' && fake.stsMode === 'ok' ? 200 : 403,
-      {
-        'content-type': 'text/xml',
-      },
-    );
-    if (fake.stsMode !== 'ok') {
+    const known = action === 'AssumeRoleWithWebIdentity' || action === 'AssumeRole';
+    response.writeHead(known && fake.stsMode === 'ok' ? 200 : 403, { 'content-type': 'text/xml' });
+    if (!known || fake.stsMode !== 'ok') {
       response.end(
-        '<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>r</RequestId></ErrorResponse>',
+        `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:${action}</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
       );
       return;
     }
     const expiration = new Date(Date.now() + 3600_000).toISOString();
     response.end(
-      `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIA${fake.stsCalls.length}ROLE</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-session</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><Arn>${call.roleArn}/${call.roleSessionName}</Arn><AssumedRoleId>AROA:${call.roleSessionName}</AssumedRoleId></AssumedRoleUser></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>`,
+      `<${action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><${action}Result><Credentials><AccessKeyId>ASIA${fake.stsCalls.length}ROLE</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey><SessionToken>role-session</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><Arn>${call.roleArn}/${call.roleSessionName}</Arn><AssumedRoleId>AROA:${call.roleSessionName}</AssumedRoleId></AssumedRoleUser></${action}Result><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></${action}Response>`,
     );
   };
   const server: Server = createServer(

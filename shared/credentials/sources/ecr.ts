@@ -9,13 +9,18 @@ import type { CredentialSource, MintedCredential } from '../answer.ts';
 // The identity is the node's own credentials, or, when the kubelet passes a service account token and
 // a role is configured for it, that role assumed with the token (the cache then also keys on the service
 // account, so one namespace never receives a token minted for another). SDK clients load only on a miss.
+// credential-refresh mints the same way for registries in other accounts, assuming a role with its own
+// credentials (`kind: 'role'`).
 
 export interface EcrIdentity {
-  kind: 'node' | 'web-identity';
+  kind: 'node' | 'web-identity' | 'role';
   roleArn?: string;
   webIdentityToken?: string;
   /** `system:serviceaccount:<namespace>:<name>` from the token: what the cache keys on. */
   subject?: string;
+  /** `role`: the ExternalId the role's trust policy requires, and the session name CloudTrail shows. */
+  externalId?: string;
+  sessionName?: string;
 }
 
 export interface EcrSourceOptions {
@@ -98,7 +103,7 @@ async function assumeRole(
   region: string,
   options: EcrSourceOptions,
 ): Promise<AwsCredentialIdentity> {
-  const { STSClient, AssumeRoleWithWebIdentityCommand } = commonJsExports(
+  const { STSClient, AssumeRoleCommand, AssumeRoleWithWebIdentityCommand } = commonJsExports(
     await import('@aws-sdk/client-sts'),
   );
   const sts = new STSClient({
@@ -108,14 +113,25 @@ async function assumeRole(
     ...(options.stsEndpoint === undefined ? {} : { endpoint: options.stsEndpoint }),
   });
   try {
-    const result = await sts.send(
-      new AssumeRoleWithWebIdentityCommand({
-        RoleArn: identity.roleArn,
-        RoleSessionName: roleSessionName(identity.subject),
-        WebIdentityToken: identity.webIdentityToken,
-        DurationSeconds: 3600,
-      }),
-    );
+    // The session only has to last for one GetAuthorizationToken; the token's own lifetime is ECR's.
+    const result =
+      identity.kind === 'role'
+        ? await sts.send(
+            new AssumeRoleCommand({
+              RoleArn: identity.roleArn,
+              RoleSessionName: identity.sessionName ?? 'pullwarden',
+              DurationSeconds: 900,
+              ...(identity.externalId === undefined ? {} : { ExternalId: identity.externalId }),
+            }),
+          )
+        : await sts.send(
+            new AssumeRoleWithWebIdentityCommand({
+              RoleArn: identity.roleArn,
+              RoleSessionName: roleSessionName(identity.subject),
+              WebIdentityToken: identity.webIdentityToken,
+              DurationSeconds: 3600,
+            }),
+          );
     const credentials = result.Credentials;
     if (credentials?.AccessKeyId === undefined || credentials.SecretAccessKey === undefined) {
       throw new Error('STS returned no credentials');
@@ -151,11 +167,13 @@ export function ecrSource(
   const identityKey =
     identity.kind === 'node'
       ? 'node'
-      : // Without a readable subject, the token itself is the identity: never shared with another.
-        `role:${identity.roleArn}|sa:${createHash('sha256')
-          .update(identity.subject ?? `token:${identity.webIdentityToken ?? ''}`)
-          .digest('hex')
-          .slice(0, 16)}`;
+      : identity.kind === 'role'
+        ? `role:${identity.roleArn}|external:${identity.externalId ?? ''}`
+        : // Without a readable subject, the token itself is the identity: never shared with another.
+          `role:${identity.roleArn}|sa:${createHash('sha256')
+            .update(identity.subject ?? `token:${identity.webIdentityToken ?? ''}`)
+            .digest('hex')
+            .slice(0, 16)}`;
   const who = identity.kind === 'node' ? 'node credentials' : `role ${identity.roleArn}`;
   const client = {
     region: registry.region,

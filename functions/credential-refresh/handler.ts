@@ -1,0 +1,22 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { ScheduledEvent } from 'aws-lambda';
+import { credentialRefreshDependencies } from '#shared/aws/credential-refresh-services.ts';
+import { logger, metrics, publishMetrics } from '#shared/aws/powertools.ts';
+import { loadConfig } from '#shared/aws/services.ts';
+import { handleCredentialRefresh, type RefreshSummary } from '#shared/credentials/refresh.ts';
+
+// Scheduled: mints the brokered registries' credentials ahead of expiry into the credentials table.
+
+export const handler = middy<ScheduledEvent, RefreshSummary>()
+  .use(injectLambdaContext(logger, { clearState: true }))
+  .use(logMetrics(metrics))
+  .handler(() =>
+    handleCredentialRefresh({
+      loadConfig,
+      dependencies: credentialRefreshDependencies,
+      log: logger,
+      publish: publishMetrics,
+    }),
+  );
