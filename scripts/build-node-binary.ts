@@ -179,38 +179,42 @@ async function writeSeaBlob(root: string, work: string): Promise<string> {
     throw new Error(
       `esbuild warnings in the pullwarden-node SEA bundle:\n${result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`).join('\n')}`,
     );
-  // Every output file is embedded; chunks are decoded and compiled only when first imported.
-  const modules: Record<string, string> = {};
+  // Every output file is embedded as a SEA asset: read from the blob and compiled only when first
+  // imported, so the main script stays a few lines and start-up parses nothing it does not run.
+  await mkdir(join(work, 'modules'), { recursive: true });
+  const assets: Record<string, string> = {};
   for (const output of result.outputFiles) {
     const name = basename(output.path);
     // sourceURL keeps stack traces short and readable.
-    modules[name] = Buffer.from(`${output.text}//# sourceURL=${name}\n`).toString('base64');
+    await writeFile(join(work, 'modules', name), `${output.text}//# sourceURL=${name}\n`);
+    assets[name] = `modules/${name}`;
   }
-  if (modules['pullwarden-node.mjs'] === undefined)
+  if (assets['pullwarden-node.mjs'] === undefined)
     throw new Error('the SEA bundle has no pullwarden-node.mjs entry');
   const main = [
     "'use strict';",
     '// pullwarden-node single executable application: runs the embedded ESM modules, resolving their',
     '// chunk imports to the embedded copies.',
     "const { registerHooks } = require('node:module');",
-    `const modules = ${JSON.stringify(modules)};`,
+    "const { getAsset, isSea } = require('node:sea');",
+    `const modules = new Set(${JSON.stringify(Object.keys(assets))});`,
     "const SCHEME = 'pullwarden-sea:///';",
     'registerHooks({',
     '  resolve(specifier, context, nextResolve) {',
     "    if (context.parentURL?.startsWith(SCHEME) && specifier.startsWith('./')) {",
     '      const name = specifier.slice(2);',
-    "      if (Object.hasOwn(modules, name)) return { url: SCHEME + name, format: 'module', shortCircuit: true };",
+    "      if (modules.has(name)) return { url: SCHEME + name, format: 'module', shortCircuit: true };",
     '    }',
     '    return nextResolve(specifier, context);',
     '  },',
     '  load(url, context, nextLoad) {',
     '    if (!url.startsWith(SCHEME)) return nextLoad(url, context);',
-    '    const name = url.slice(SCHEME.length);',
-    "    return { format: 'module', source: Buffer.from(modules[name], 'base64').toString('utf8'), shortCircuit: true };",
+    "    return { format: 'module', source: getAsset(url.slice(SCHEME.length), 'utf8'), shortCircuit: true };",
     '  },',
     '});',
     // Node leaves argv[1] as typed (a bare name from PATH, a symlink); a script would get its real path.
     'process.argv[1] = process.execPath;',
+    "if (!isSea()) throw new Error('pullwarden-node: this script runs only inside the single executable');",
     "import(SCHEME + 'pullwarden-node.mjs').catch((error) => {",
     "  process.stderr.write('pullwarden-node: internal error: ' + (error instanceof Error ? (error.stack ?? error.message) : String(error)) + '\\n');",
     '  process.exitCode = 70;',
@@ -226,6 +230,7 @@ async function writeSeaBlob(root: string, work: string): Promise<string> {
     disableExperimentalSEAWarning: true,
     useCodeCache: false,
     useSnapshot: false,
+    assets,
   };
   await writeFile(join(work, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await run(process.execPath, ['--experimental-sea-config', 'sea-config.json'], { cwd: work });

@@ -7,6 +7,8 @@ export interface CommandIo {
   stdin?: ByteChunks;
   /** The descriptor behind stdin, when it is this process's own (read directly, without a stream). */
   stdinFd?: number;
+  /** The same for stdout: a short answer written with one call, without building a stream. */
+  stdoutFd?: number;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   env: Readonly<Record<string, string | undefined>>;
@@ -24,16 +26,26 @@ export function oneOf<T extends string>(allowed: readonly T[], value: string, op
 }
 
 export function processIo(): CommandIo {
+  // process.stdin/stdout/stderr build a stream (for a pipe, a socket) when first touched: only the
+  // commands that use one pay for it.
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // process.stdin builds a stream when first read: only commands that use it pay for it.
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
     get stdin() {
       return process.stdin;
     },
     stdinFd: 0,
-    stdoutIsTTY: process.stdout.isTTY === true,
-    stderrIsTTY: process.stderr.isTTY === true,
+    stdoutFd: 1,
+    get stdoutIsTTY() {
+      return process.stdout.isTTY === true;
+    },
+    get stderrIsTTY() {
+      return process.stderr.isTTY === true;
+    },
     env: process.env,
   };
 }

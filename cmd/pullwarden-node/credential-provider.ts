@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { CommandIo } from '#cmd/cli/io.ts';
 import type { Command } from '#cmd/cli/program.ts';
 import { CredentialUnavailableError } from '#shared/credentials/answer.ts';
@@ -26,6 +24,11 @@ Exit codes: 0 answered (possibly with no credentials for a registry the config d
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
+// Every kubelet exec starts a process for this command: builtins come through getBuiltinModule, which
+// skips building ESM facades (the one for node:fs also loads fs/promises).
+const { readFileSync, writeSync } = process.getBuiltinModule('node:fs');
+const { parseArgs } = process.getBuiltinModule('node:util');
+
 async function readStdin(io: CommandIo): Promise<string> {
   if (io.stdinFd !== undefined) {
     // The kubelet hands over a blocking pipe: reading fd 0 directly skips setting up a stream, which
@@ -48,6 +51,23 @@ async function readStdin(io: CommandIo): Promise<string> {
     chunks.push(bytes);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Straight to fd 1 when it is ours (a blocking pipe from the kubelet); through the stream otherwise. */
+function writeResponse(io: CommandIo, text: string): void {
+  if (io.stdoutFd !== undefined) {
+    const bytes = Buffer.from(text, 'utf8');
+    let written = 0;
+    try {
+      while (written < bytes.length) written += writeSync(io.stdoutFd, bytes, written);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+    io.stdout.write(bytes.subarray(written));
+    return;
+  }
+  io.stdout.write(text);
 }
 
 export async function credentialProviderCommand(
@@ -80,7 +100,7 @@ export async function credentialProviderCommand(
     const { response } = await provideCredentials(request, config, (line) =>
       io.stderr.write(`pullwarden-node credential-provider: ${line}\n`),
     );
-    io.stdout.write(`${JSON.stringify(response)}\n`);
+    writeResponse(io, `${JSON.stringify(response)}\n`);
     return 0;
   } catch (error) {
     if (

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
 import { commonJsExports } from '#shared/runtime/commonjs.ts';
 import { CACHE_KEY_TYPES, type CacheKeyType } from './protocol.ts';
@@ -91,7 +90,8 @@ export async function parseNodeConfig(text: string, source: string): Promise<Nod
 export async function loadNodeConfig(path: string): Promise<NodeConfig> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // Read at every kubelet exec: node:fs through getBuiltinModule keeps fs/promises unloaded.
+    text = process.getBuiltinModule('node:fs').readFileSync(path, 'utf8');
   } catch (error) {
     throw new NodeConfigError(
       `cannot read the node config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,

@@ -1,11 +1,41 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 // The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
 // temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
 // and replaced. A lock file next to it makes concurrent kubelet execs mint once: the first takes the
 // lock, the others wait and then read what it wrote.
+//
+// A cache hit is the kubelet's common case and runs in a fresh process, so this module keeps its own
+// start-up small: `node:fs` comes through process.getBuiltinModule (an ESM import of it also loads
+// fs/promises), file names are hashed without loading node:crypto, and crypto and fs/promises are
+// touched only on the write and lock paths.
+
+const fs = process.getBuiltinModule('node:fs');
+
+function randomHex(bytes: number): string {
+  return process.getBuiltinModule('node:crypto').randomBytes(bytes).toString('hex');
+}
+
+/**
+ * 106 bits of a string, as 28 hex digits: two 53-bit multiply-xorshift hashes with different seeds.
+ * Not cryptographic and need not be: each file also holds its key, and a file for another key reads
+ * as a miss.
+ */
+function fileNameHash(key: string): string {
+  const half = (seed: number) => {
+    let h1 = 0xdeadbeef ^ seed;
+    let h2 = 0x41c6ce57 ^ seed;
+    for (let i = 0; i < key.length; i++) {
+      const code = key.charCodeAt(i);
+      h1 = Math.imul(h1 ^ code, 2654435761);
+      h2 = Math.imul(h2 ^ code, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+  };
+  return `${half(0)}${half(0x9e3779b9)}`;
+}
 
 export interface CachedToken {
   username: string;
@@ -63,16 +93,13 @@ export class FileTokenCache {
   }
 
   private file(key: string): string {
-    return join(
-      this.directory,
-      `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`,
-    );
+    return join(this.directory, `${fileNameHash(key)}.json`);
   }
 
   async read(key: string): Promise<CacheRead> {
     let text: string;
     try {
-      text = await readFile(this.file(key), 'utf8');
+      text = fs.readFileSync(this.file(key), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { corrupt: false };
       throw error;
@@ -86,9 +113,10 @@ export class FileTokenCache {
   }
 
   async write(key: string, token: CachedToken): Promise<void> {
+    const { mkdir, open, rename, rm } = fs.promises;
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
     const target = this.file(key);
-    const temporary = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const temporary = `${target}.${process.pid}.${randomHex(4)}.tmp`;
     const body = JSON.stringify({ version: 1, key, ...token });
     try {
       const handle = await open(temporary, 'wx', 0o600);
@@ -111,9 +139,10 @@ export class FileTokenCache {
    * so a holder only ever removes its own lock.
    */
   async withLock<T>(key: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+    const { mkdir, open, readFile, rename, rm } = fs.promises;
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
     const lock = `${this.file(key)}.lock`;
-    const owner = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    const owner = `${process.pid} ${randomHex(8)}\n`;
     const deadline = Date.now() + options.waitMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -126,7 +155,7 @@ export class FileTokenCache {
       }
       if (await this.abandoned(lock, options.staleMs)) {
         // Renaming first means only one waiter removes it; the others find it gone and retry.
-        const moved = `${lock}.${randomBytes(4).toString('hex')}.stale`;
+        const moved = `${lock}.${randomHex(4)}.stale`;
         if (
           await rename(lock, moved).then(
             () => true,
@@ -152,6 +181,7 @@ export class FileTokenCache {
 
   /** The holder's process has exited, or the lock is older than anyone may hold it. */
   private async abandoned(lock: string, staleMs: number): Promise<boolean> {
+    const { readFile, stat } = fs.promises;
     const [held, content] = await Promise.all([
       stat(lock).catch(() => undefined),
       readFile(lock, 'utf8').catch(() => undefined),

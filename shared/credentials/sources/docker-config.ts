@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Keyring } from '#shared/kubelet/keyring.ts';
 import type { CredentialSource, MintedCredential } from '../answer.ts';
 import type { RegistryCredential } from '../protocol.ts';
@@ -38,7 +37,9 @@ export function dockerConfigSource(path: string, imageName: string): CredentialS
     async mint(): Promise<MintedCredential> {
       let config: { auths?: Record<string, AuthEntry> };
       try {
-        config = JSON.parse(await readFile(path, 'utf8')) as typeof config;
+        config = JSON.parse(
+          await process.getBuiltinModule('node:fs').promises.readFile(path, 'utf8'),
+        ) as typeof config;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         throw new Error(code === undefined ? 'it is not JSON' : `cannot read it (${code})`);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { type EcrRegistry, ecrApiEndpoint } from '#shared/ecr/registry-host.ts';
 import { commonJsExports } from '#shared/runtime/commonjs.ts';
@@ -170,7 +169,9 @@ export function ecrSource(
       : identity.kind === 'role'
         ? `role:${identity.roleArn}|external:${identity.externalId ?? ''}`
         : // Without a readable subject, the token itself is the identity: never shared with another.
-          `role:${identity.roleArn}|sa:${createHash('sha256')
+          `role:${identity.roleArn}|sa:${process
+            .getBuiltinModule('node:crypto')
+            .createHash('sha256')
             .update(identity.subject ?? `token:${identity.webIdentityToken ?? ''}`)
             .digest('hex')
             .slice(0, 16)}`;
