@@ -438,18 +438,30 @@ describe('the shipped node files', () => {
   test('infra/kubelet passes doctor and its node config loads', async () => {
     const { main } = await import('#cmd/pullwarden-node/main.ts');
     const { runInProcess } = await import('../support/in-process-cli.ts');
-    const checked = await runInProcess(main, [
-      'doctor',
-      'kubelet-config',
-      join(root, 'infra/kubelet/credential-provider-config.yaml'),
-    ]);
-    assert.equal(checked.code, 0, checked.stdout);
-    assert.match(checked.stdout, /0 errors, 0 warnings/);
+    for (const file of [
+      'credential-provider-config.yaml',
+      'credential-provider-config-service-account-tokens.yaml',
+    ]) {
+      const checked = await runInProcess(main, [
+        'doctor',
+        'kubelet-config',
+        join(root, 'infra/kubelet', file),
+      ]);
+      assert.equal(checked.code, 0, checked.stdout);
+      assert.match(checked.stdout, /0 errors, 0 warnings/, file);
+      const matched = await runInProcess(main, [
+        'doctor',
+        'match',
+        join(root, 'infra/kubelet', file),
+        'ghcr.io/acme/app:1.0',
+      ]);
+      assert.match(matched.stdout, /pullwarden-node/, `${file} sends GHCR pulls to the plugin`);
+    }
     const { loadNodeConfig } = await import('#shared/credentials/node-config.ts');
     const config = await loadNodeConfig(join(root, 'infra/kubelet/node.json'));
     assert.deepEqual(
       config.credentialProvider.registries.map((registry) => registry.source),
-      ['ecr', 'docker-config'],
+      ['ecr', 'brokered', 'docker-config'],
     );
   });
 });
