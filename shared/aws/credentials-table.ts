@@ -110,39 +110,42 @@ export class DynamoCredentialsTable implements BrokeredCredentialStore {
     }
   }
 
-  async recordSuccess(registry: string, at: Date): Promise<RefreshStatus> {
-    const result = await this.#dynamo.send(
-      new UpdateItemCommand({
-        TableName: this.#table,
-        Key: statusKey(registry),
-        UpdateExpression:
-          'SET #registry = :registry, lastAttemptAt = :at, lastSuccessAt = :at, consecutiveFailures = :zero REMOVE lastError, lastFailureAt',
-        ExpressionAttributeNames: { '#registry': 'registry' },
-        ExpressionAttributeValues: {
-          ':registry': { S: registry },
-          ':at': { S: at.toISOString() },
-          ':zero': { N: '0' },
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
+  recordSuccess(registry: string, at: Date): Promise<RefreshStatus> {
+    return this.#recordAttempt(
+      registry,
+      at,
+      'lastSuccessAt = :at, consecutiveFailures = :zero REMOVE lastError, lastFailureAt',
+      {},
     );
-    return statusOf(result.Attributes) as RefreshStatus;
   }
 
-  async recordFailure(registry: string, at: Date, error: string): Promise<RefreshStatus> {
+  recordFailure(registry: string, at: Date, error: string): Promise<RefreshStatus> {
+    return this.#recordAttempt(
+      registry,
+      at,
+      'lastFailureAt = :at, lastError = :error, consecutiveFailures = if_not_exists(consecutiveFailures, :zero) + :one',
+      { ':error': { S: error }, ':one': { N: '1' } },
+    );
+  }
+
+  /** Updates `refresh#<registry>`: the attempt's time, plus what `outcome` sets or removes. */
+  async #recordAttempt(
+    registry: string,
+    at: Date,
+    outcome: string,
+    values: Record<string, AttributeValue>,
+  ): Promise<RefreshStatus> {
     const result = await this.#dynamo.send(
       new UpdateItemCommand({
         TableName: this.#table,
         Key: statusKey(registry),
-        UpdateExpression:
-          'SET #registry = :registry, lastAttemptAt = :at, lastFailureAt = :at, lastError = :error, consecutiveFailures = if_not_exists(consecutiveFailures, :zero) + :one',
+        UpdateExpression: `SET #registry = :registry, lastAttemptAt = :at, ${outcome}`,
         ExpressionAttributeNames: { '#registry': 'registry' },
         ExpressionAttributeValues: {
           ':registry': { S: registry },
           ':at': { S: at.toISOString() },
-          ':error': { S: error },
           ':zero': { N: '0' },
-          ':one': { N: '1' },
+          ...values,
         },
         ReturnValues: 'ALL_NEW',
       }),
