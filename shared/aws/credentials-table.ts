@@ -99,7 +99,9 @@ export class DynamoCredentialsTable implements BrokeredCredentialStore {
             source: { S: record.source },
           },
           // Two overlapping runs each mint: the later mint wins, whichever write lands last.
-          ConditionExpression: 'attribute_not_exists(pk) OR mintedAtMs <= :mintedAtMs',
+          // An item written by hand (or by an older writer) has no mintedAtMs: replace it.
+          ConditionExpression:
+            'attribute_not_exists(pk) OR attribute_not_exists(mintedAtMs) OR mintedAtMs <= :mintedAtMs',
           ExpressionAttributeValues: { ':mintedAtMs': { N: String(mintedAt.getTime()) } },
         }),
       );

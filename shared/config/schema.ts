@@ -167,7 +167,10 @@ const refreshTiming = {
   alarmBeforeMinutes: z.number().int().min(1).max(1440).optional(),
 };
 
-const ecrRegistryHost = hostName.refine(
+// Nodes look credentials up by the host as it appears in the image, which is lower case.
+const brokeredHost = hostName.transform((host) => host.toLowerCase());
+
+const ecrRegistryHost = brokeredHost.refine(
   (host) => parseEcrRegistryHost(host) !== undefined,
   'must be an ECR registry host, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com, or public.ecr.aws',
 );
@@ -177,8 +180,8 @@ const brokeredEcr = z.strictObject({
   registry: ecrRegistryHost,
   /** The role in the registry's account that may pull; assumed with sts:AssumeRole. */
   roleArn: nonEmpty.regex(
-    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
-    'must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/pullwarden-registry-pull',
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@-]{1,64}$/,
+    'must be an IAM role ARN without a path, e.g. arn:aws:iam::123456789012:role/pullwarden-registry-pull',
   ),
   /** The ExternalId the role's trust policy requires, if any. */
   externalId: z
@@ -190,14 +193,21 @@ const brokeredEcr = z.strictObject({
 
 const brokeredGitHubApp = z.strictObject({
   source: z.literal('github-app'),
-  registry: hostName.default('ghcr.io'),
+  registry: brokeredHost.default('ghcr.io'),
   /** The app's id (or client id): the `iss` of the app JWT. */
   appId: z.union([z.number().int().positive().transform(String), nonEmpty]),
   installationId: z.number().int().positive(),
   /** The app's private key (PEM), from Secrets Manager or SSM. */
   privateKey: secretRefSchema,
   /** The GitHub API; GitHub Enterprise Server: https://<host>/api/v3. */
-  apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+  apiUrl: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (url) =>
+        url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)[:/]/.test(url),
+      'must be https (plain http only on loopback): the app JWT and the token travel over it',
+    )
+    .default('https://api.github.com'),
   /** What the installation token may do: least privilege by default. */
   permissions: z
     .record(

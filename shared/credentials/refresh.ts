@@ -86,15 +86,19 @@ function lifetimeMs(state: CredentialState): number {
   return Math.max(0, state.expiresAt.getTime() - state.mintedAt.getTime());
 }
 
+// A configured point beyond most of the lifetime would mint on every run: it is capped at 90%.
 function refreshBeforeMs(entry: BrokeredRegistry, state: CredentialState): number {
   return entry.refreshBeforeMinutes === undefined
     ? lifetimeMs(state) / 2
-    : entry.refreshBeforeMinutes * MINUTE_MS;
+    : Math.min(entry.refreshBeforeMinutes * MINUTE_MS, lifetimeMs(state) * 0.9);
 }
 
+/** A quarter of the lifetime by default, and never before the refresh point: alarms follow attempts. */
 function alarmBeforeMs(entry: BrokeredRegistry, state: CredentialState | undefined): number {
   if (entry.alarmBeforeMinutes !== undefined) return entry.alarmBeforeMinutes * MINUTE_MS;
-  return state === undefined ? 0 : lifetimeMs(state) / 4;
+  return state === undefined
+    ? 0
+    : Math.min(lifetimeMs(state) / 4, refreshBeforeMs(entry, state) / 2);
 }
 
 /** Why `entry` needs a new credential now, or undefined when the stored one is good for a while. */
@@ -187,7 +191,9 @@ async function refreshGroup(
     return Promise.all(
       members.map(async (member): Promise<RegistryOutcome> => {
         if (member.reason === undefined) return fresh(member, at);
-        const status = await deps.store.recordFailure(member.entry.registry, at, text);
+        const status = await deps.store
+          .recordFailure(member.entry.registry, at, text)
+          .catch(() => oneMoreFailure(member, at));
         return {
           ...standing(member, status, at),
           outcome: 'failed',
@@ -200,19 +206,29 @@ async function refreshGroup(
 
   const mintedAt = deps.now();
   const expiresAt = minted.expiresAt as Date;
-  // One new credential serves every registry of the identity: all of them take it.
+  // One new credential serves every registry of the identity: all of them take it, each on its own
+  // (a table error for one leaves the others written).
   return Promise.all(
     members.map(async (member): Promise<RegistryOutcome> => {
-      const written = await deps.store.write({
-        registry: member.entry.registry,
-        source: member.entry.source,
-        credential: { ...minted, expiresAt },
-        mintedAt,
-        mintedBy,
-      });
-      const status = await deps.store.recordSuccess(member.entry.registry, mintedAt);
+      let written: 'written' | 'superseded';
+      try {
+        written = await deps.store.write({
+          registry: member.entry.registry,
+          source: member.entry.source,
+          credential: { ...minted, expiresAt },
+          mintedAt,
+          mintedBy,
+        });
+      } catch (error) {
+        return storeFailure(member, error, deps.now());
+      }
+      const state = { expiresAt, mintedAt, mintedBy };
+      // The credential is stored; a status that could not be recorded does not make it at risk.
+      const status = await deps.store
+        .recordSuccess(member.entry.registry, mintedAt)
+        .catch(() => undefined);
       return {
-        ...standing({ ...member, state: { expiresAt, mintedAt, mintedBy } }, status, mintedAt),
+        ...standing({ ...member, state }, status, mintedAt),
         outcome: 'minted',
         reason:
           written === 'superseded'
@@ -221,6 +237,27 @@ async function refreshGroup(
       };
     }),
   );
+}
+
+/** The status a failed attempt leaves, when the table could not record it. */
+function oneMoreFailure(member: Member, at: Date): RefreshStatus {
+  return {
+    lastAttemptAt: at.toISOString(),
+    consecutiveFailures: (member.status?.consecutiveFailures ?? 0) + 1,
+    ...(member.status?.lastSuccessAt === undefined
+      ? {}
+      : { lastSuccessAt: member.status.lastSuccessAt }),
+  };
+}
+
+/** The table refused a write: counted as one more failed refresh of what is stored. */
+function storeFailure(member: Member, error: unknown, at: Date): RegistryOutcome {
+  return {
+    ...standing(member, oneMoreFailure(member, at), at),
+    outcome: 'failed',
+    reason: member.reason ?? 'storing its credential failed',
+    error: `storing the credential failed: ${describeMintError(error)}`.slice(0, MAX_ERROR_LENGTH),
+  };
 }
 
 /** Refreshes every brokered registry that is due; one registry's failure never stops another's. */
@@ -258,16 +295,8 @@ export async function refreshBrokeredCredentials(
   const refreshed = await Promise.all(
     [...groups.values()].map(({ source, members }) =>
       refreshGroup(source, members, deps).catch((error: unknown) =>
-        // The table failed while recording, or the answer was unusable: counted as at risk.
-        members.map(
-          (member): RegistryOutcome => ({
-            ...standing(member, member.status, deps.now()),
-            outcome: 'failed',
-            reason: member.reason ?? 'refreshing its identity failed',
-            atRisk: true,
-            error: describeMintError(error).slice(0, MAX_ERROR_LENGTH),
-          }),
-        ),
+        // Recording a failed mint failed too: judged on what was read before.
+        members.map((member) => storeFailure(member, error, deps.now())),
       ),
     ),
   );

@@ -440,7 +440,7 @@ describe('the shipped node files', () => {
     const { runInProcess } = await import('../support/in-process-cli.ts');
     for (const file of [
       'credential-provider-config.yaml',
-      'credential-provider-config-service-account-tokens.yaml',
+      'credential-provider-config-node-identity.yaml',
     ]) {
       const checked = await runInProcess(main, [
         'doctor',

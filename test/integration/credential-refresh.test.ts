@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoCredentialsTable } from '#shared/aws/credentials-table.ts';
 import { type BrokeredRegistry, configSchema } from '#shared/config/schema.ts';
 import { environmentSecretResolver } from '#shared/config/secret-ref.ts';
 import {
+  type BrokeredCredentialStore,
   mintSourceFor,
   type RefreshDependencies,
   refreshBrokeredCredentials,
@@ -403,6 +404,57 @@ describe('credential-refresh', () => {
       new RegExp(`assuming ${ROLE} failed: AccessDenied`),
     );
     assert.equal(ecr.calls.length, 0);
+  });
+
+  test('an item written without a mint time (by hand) is replaced', async () => {
+    await emulators.dynamo.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          pk: { S: 'registry#ghcr.io' },
+          username: { S: 'x-access-token' },
+          password: { S: 'hand-written' },
+          expiresAt: { S: new Date(now.getTime() + 3600_000).toISOString() },
+        },
+      }),
+    );
+    const outcomes = await run();
+    assert.equal(outcomeOf(outcomes, 'ghcr.io')?.outcome, 'minted');
+    assert.equal((await items())['registry#ghcr.io']?.password, 'ghs_fake1token');
+  });
+
+  test('a table error for one registry leaves the others of its identity written', async () => {
+    const failing: BrokeredCredentialStore = {
+      read: (registry) => store.read(registry),
+      recordSuccess: (registry, at) => store.recordSuccess(registry, at),
+      recordFailure: (registry, at, error) => store.recordFailure(registry, at, error),
+      async write(record) {
+        if (record.registry === ECR_B) {
+          throw Object.assign(new Error('throttled'), {
+            name: 'ProvisionedThroughputExceededException',
+          });
+        }
+        return store.write(record);
+      },
+    };
+    const outcomes = await refreshBrokeredCredentials(registries(), {
+      ...dependencies(),
+      store: failing,
+    });
+    assert.deepEqual(
+      outcomes.map((outcome) => [outcome.registry, outcome.outcome, outcome.atRisk]),
+      [
+        [ECR_A, 'minted', false],
+        [ECR_B, 'failed', true],
+        ['ghcr.io', 'minted', false],
+      ],
+      'no credential for B yet and its refresh failed: at risk; A and GHCR are fine',
+    );
+    assert.match(
+      outcomeOf(outcomes, ECR_B)?.error ?? '',
+      /storing the credential failed: ProvisionedThroughputExceededException: throttled/,
+    );
+    assert.equal((await items())[`registry#${ECR_A}`]?.password, 'ecr-password-1');
   });
 
   test('an earlier mint never replaces a later one', async () => {

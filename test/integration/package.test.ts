@@ -215,6 +215,11 @@ describe('bundles and packaging', () => {
       unknown
     >;
     assert.equal(refresh.Timeout, 60);
+    assert.equal(refresh.ReservedConcurrentExecutions, 1);
+    const invokeConfig = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventInvokeConfig',
+    );
+    assert.equal(invokeConfig?.Properties.MaximumRetryAttempts, 0);
     const schedule = Object.values(template.Resources).find(
       (r) => r.Type === 'AWS::Events::Rule' && r.Properties.ScheduleExpression !== undefined,
     );
@@ -230,7 +235,6 @@ describe('bundles and packaging', () => {
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'kms:Decrypt',
-      'kms:Encrypt',
       'kms:GenerateDataKey*',
       'secretsmanager:GetSecretValue',
       'ssm:GetParameter',

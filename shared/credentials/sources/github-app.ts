@@ -97,7 +97,13 @@ export function gitHubAppSource(
   settings: GitHubAppSettings,
   options: GitHubAppOptions,
 ): CredentialSource {
-  const scope = JSON.stringify([settings.permissions, settings.repositories ?? null]);
+  // Everything that makes two credentials differ, the username included: entries that share a key
+  // share one mint.
+  const scope = JSON.stringify([
+    settings.permissions,
+    settings.repositories ?? null,
+    settings.username,
+  ]);
   const api = settings.apiUrl.replace(/\/+$/, '');
   return {
     cacheKey: `github-app|${api}|${settings.appId}|${settings.installationId}|${createHash('sha256').update(scope).digest('hex').slice(0, 16)}`,

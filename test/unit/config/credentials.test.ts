@@ -22,6 +22,17 @@ const GITHUB =
   '    - source: github-app\n      appId: 123\n      installationId: 45\n      privateKey: { secretsManager: pullwarden/dev/github-app }\n';
 
 describe('credentials.brokered', () => {
+  test('hosts are kept in lower case, as nodes look them up', () => {
+    const config = parseConfig(
+      `${HEADER}${ECR.replace('444455556666.dkr.ecr.us-west-2.amazonaws.com', '444455556666.DKR.ecr.us-west-2.amazonaws.com')}`,
+      'test.yaml',
+    );
+    assert.equal(
+      config.credentials.brokered[0]?.registry,
+      '444455556666.dkr.ecr.us-west-2.amazonaws.com',
+    );
+  });
+
   test('defaults: GHCR, least-privilege permissions, x-access-token', () => {
     const config = parseConfig(`${HEADER}${ECR}${GITHUB}`, 'test.yaml');
     assert.deepEqual(config.credentials.brokered, [
@@ -92,6 +103,21 @@ describe('credentials.brokered', () => {
       'an alarm point after the refresh point',
       `${GITHUB}      refreshBeforeMinutes: 20\n      alarmBeforeMinutes: 30\n`,
       /^credentials\.brokered\[0\]\.alarmBeforeMinutes: alarmBeforeMinutes must be less than refreshBeforeMinutes/,
+    ],
+    [
+      'a role ARN with a path (the function may assume only pullwarden-registry-* at the root)',
+      ECR.replace('role/pullwarden-registry-pull', 'role/team/pullwarden-registry-pull'),
+      /^credentials\.brokered\[0\]\.roleArn: must be an IAM role ARN without a path/,
+    ],
+    [
+      'a GitHub API over plain http off loopback',
+      `${GITHUB}      apiUrl: http://github.example.com/api/v3\n`,
+      /^credentials\.brokered\[0\]\.apiUrl: must be https \(plain http only on loopback\)/,
+    ],
+    [
+      'one registry brokered twice, in another case',
+      `${GITHUB}${GITHUB.replace('appId: 123', 'appId: 123\n      registry: GHCR.io')}`,
+      /^credentials\.brokered\[1\]\.registry: ghcr\.io is already brokered by entry 0/,
     ],
     [
       'one registry brokered twice',

@@ -50,6 +50,8 @@ describe('refreshReason', () => {
       at(600),
       '120 min left, refreshing at 120',
     ],
+    ['a point beyond the lifetime is capped at 90%', entry(90), hour, 'm', at(5), undefined],
+    ['the capped point reached', entry(90), hour, 'm', at(6), '54 min left, refreshing at 54'],
     ['expired', entry(), hour, 'm', at(61), 'expired'],
     ['expires exactly now', entry(), hour, 'm', at(60), 'expired'],
   ];
