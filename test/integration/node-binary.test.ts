@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,8 @@ import {
   SEA_FUSE,
   SEA_RESOURCE,
 } from '../../scripts/build-node-binary.ts';
+import { startFakeEcr } from '../support/fake-ecr.ts';
+import { runProcess } from '../support/process.ts';
 
 // The single executables as a node gets them: built once (~10 s with cached Node.js tarballs), the
 // one for this machine's CPU is run, and every one is checked by its ELF header and SEA fuse.
@@ -99,6 +101,55 @@ describe('pullwarden-node single executables', () => {
       stdout,
       /^pullwarden-node \d+\.\d+\.\d+\S* \(node v\d+\.\d+\.\d+, linux\/\w+\)\n$/,
     );
+  });
+
+  test('20 concurrent credential-provider execs of the executable mint one token, then answer from the cache', async () => {
+    const ecr = await startFakeEcr();
+    try {
+      ecr.delayMs = 300;
+      const config = join(scratch, 'node.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          apiVersion: 'pullwarden.dev/v1',
+          kind: 'NodeConfig',
+          credentialProvider: {
+            cacheDirectory: join(scratch, 'cache'),
+            registries: [{ source: 'ecr', endpoint: ecr.endpoint }],
+          },
+        }),
+      );
+      const exec = () =>
+        runProcess(native.file, ['credential-provider', '--config', config], {
+          env: { AWS_ACCESS_KEY_ID: 'AKIDSEA', AWS_SECRET_ACCESS_KEY: 'sea' },
+          stdin: `${JSON.stringify({
+            kind: 'CredentialProviderRequest',
+            apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+            image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api',
+          })}\n`,
+        });
+      const answers = await Promise.all(Array.from({ length: 20 }, exec));
+      assert.equal(ecr.calls.length, 1);
+      const expected = {
+        kind: 'CredentialProviderResponse',
+        apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+        cacheKeyType: 'Registry',
+        auth: {
+          '*.dkr.ecr.eu-west-1.amazonaws.com': { username: 'AWS', password: ecr.password(1) },
+        },
+      };
+      for (const answer of [...answers, await exec()]) {
+        assert.equal(answer.code, 0, answer.stderr);
+        // One line, written straight to the pipe.
+        assert.match(answer.stdout, /^\{[^\n]*\}\n$/);
+        const { cacheDuration, ...rest } = JSON.parse(answer.stdout) as Record<string, unknown>;
+        assert.deepEqual(rest, expected);
+        assert.match(String(cacheDuration), /^[56]h\d+m\d+s$/);
+      }
+      assert.equal(ecr.calls.length, 1, 'the 21st exec answered from the cache');
+    } finally {
+      await ecr.stop();
+    }
   });
 
   test('every target is a 64-bit ELF for its CPU with the application injected', async () => {
