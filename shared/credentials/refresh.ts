@@ -293,12 +293,8 @@ export async function refreshBrokeredCredentials(
     }),
   );
   const refreshed = await Promise.all(
-    [...groups.values()].map(({ source, members }) =>
-      refreshGroup(source, members, deps).catch((error: unknown) =>
-        // Recording a failed mint failed too: judged on what was read before.
-        members.map((member) => storeFailure(member, error, deps.now())),
-      ),
-    ),
+    // refreshGroup settles every table call itself: a group cannot take the others down.
+    [...groups.values()].map(({ source, members }) => refreshGroup(source, members, deps)),
   );
   outcomes.push(...refreshed.flat());
   const order = new Map(entries.map((entry, index) => [entry.registry, index]));

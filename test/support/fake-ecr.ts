@@ -33,6 +33,14 @@ export interface FakeEcr {
 const PRIVATE = 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken';
 const PUBLIC = 'SpencerFrontendService.GetAuthorizationToken';
 
+/** What each failing mode answers: HTTP status, AWS error type, message. */
+const FAILURES: Record<FakeEcrMode, readonly [number, string, string] | undefined> = {
+  ok: undefined,
+  throttle: [400, 'ThrottlingException', 'Rate exceeded'],
+  error: [500, 'ServerException', 'internal error'],
+  deny: [400, 'AccessDeniedException', 'not authorized to perform ecr:GetAuthorizationToken'],
+};
+
 export async function startFakeEcr(): Promise<FakeEcr> {
   const fake: FakeEcr = {
     endpoint: '',
@@ -95,43 +103,13 @@ export async function startFakeEcr(): Promise<FakeEcr> {
         at: Date.now(),
       });
       if (fake.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.delayMs));
-      if (target !== PRIVATE && target !== PUBLIC) {
-        reply(
-          response,
-          400,
-          { __type: 'UnknownOperationException', message: target },
-          'UnknownOperationException',
-        );
-        return;
-      }
-      if (fake.mode === 'throttle') {
-        reply(
-          response,
-          400,
-          { __type: 'ThrottlingException', message: 'Rate exceeded' },
-          'ThrottlingException',
-        );
-        return;
-      }
-      if (fake.mode === 'error') {
-        reply(
-          response,
-          500,
-          { __type: 'ServerException', message: 'internal error' },
-          'ServerException',
-        );
-        return;
-      }
-      if (fake.mode === 'deny') {
-        reply(
-          response,
-          400,
-          {
-            __type: 'AccessDeniedException',
-            message: 'not authorized to perform ecr:GetAuthorizationToken',
-          },
-          'AccessDeniedException',
-        );
+      const failure =
+        target !== PRIVATE && target !== PUBLIC
+          ? ([400, 'UnknownOperationException', target] as const)
+          : FAILURES[fake.mode];
+      if (failure !== undefined) {
+        const [status, type, message] = failure;
+        reply(response, status, { __type: type, message }, type);
         return;
       }
       const token = Buffer.from(`AWS:${fake.password(fake.calls.length)}`).toString('base64');
