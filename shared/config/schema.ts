@@ -26,6 +26,9 @@ export const DEFAULT_NODE_GROUP_LABELS = [
 /** The key under `nodeGroups.prePull` whose images every node group holds. */
 export const ALL_NODE_GROUPS = '*';
 
+export const ADMISSION_MODES = ['warn', 'enforce', 'mutate'] as const;
+export type AdmissionMode = (typeof ADMISSION_MODES)[number];
+
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 const imageReference = z.string().superRefine((value, context) => {
@@ -258,6 +261,8 @@ export const configSchema = z.strictObject({
       private: z.array(registryPattern).default([]),
       /** How to reach registries to resolve tags to digests. */
       endpoints: z.array(registryEndpoint).default([]),
+      /** How long a tag's resolved digest is reused before the registry is asked again. */
+      cacheSeconds: z.number().int().min(0).max(3600).default(30),
     })
     .prefault({}),
   nodeGroups: z
@@ -314,6 +319,38 @@ export const configSchema = z.strictObject({
             } else seen.set(key, index);
           });
         }),
+    })
+    .prefault({}),
+  admission: z
+    .strictObject({
+      /** warn: admit with warnings; enforce: deny the `deny` rules; mutate: also patch pull policies. */
+      mode: z.enum(ADMISSION_MODES).default('warn'),
+      /** Rules whose findings deny a request in enforce mode; left out, every finding of severity error. */
+      deny: z.array(z.enum(RULE_IDS)).min(1, 'name at least one rule').optional(),
+      /** Deny, rather than admit with a warning, when pullwarden itself fails. */
+      failClosed: z.boolean().default(false),
+      /** The webhook's timeoutSeconds: the answer is always given within it. */
+      timeoutSeconds: z.number().int().min(1).max(30).default(5),
+      /** Bearer token the API server presents (admission kubeconfig); left out, the route is open. */
+      token: secretRefSchema.optional(),
+    })
+    .prefault({}),
+  clusterEvents: z
+    .strictObject({
+      /** Failed pulls of one container (event count) before PW011 is raised. */
+      pullFailureThreshold: z.number().int().min(1).max(1000).default(3),
+      /** Queue a node group's warm set for every node that joins it. */
+      warmNodesOnJoin: z.boolean().default(true),
+      /** Auto Scaling group name glob → node group, for launch events; EKS managed groups are inferred. */
+      autoScalingGroups: z.record(nonEmpty, nonEmpty).default({}),
+    })
+    .prefault({}),
+  findings: z
+    .strictObject({
+      /** Closed findings stay readable this long. */
+      retainClosedDays: z.number().int().min(1).max(365).default(30),
+      /** A finding raised from events closes when no event or sweep has seen it for this long. */
+      eventFindingsExpireMinutes: z.number().int().min(5).max(10080).default(60),
     })
     .prefault({}),
   rules: z.partialRecord(z.enum(RULE_IDS), ruleSettings).default({}),

@@ -15,6 +15,9 @@ export const RULE_IDS = [
   'PW006',
   'PW007',
   'PW008',
+  'PW009',
+  'PW010',
+  'PW011',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 

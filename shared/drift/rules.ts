@@ -130,6 +130,54 @@ export const RULES: Record<RuleId, RuleDefinition> = {
       'Always` so every node resolves the tag again.',
     security: false,
   },
+  PW009: {
+    id: 'PW009',
+    name: 'tag-moved-under-cached-pods',
+    defaultSeverity: 'warning',
+    title:
+      'The registry now serves another digest for a tag that pods run from their node cache with `IfNotPresent`.',
+    rationale:
+      'Pods report the digest they run in `status.containerStatuses[].imageID`. When the registry serves a ' +
+      'different digest for the same `repo:tag` and the policy is `IfNotPresent`, a restart on a node that ' +
+      'holds the old image keeps running the old build, while new nodes start the new one. Platform ' +
+      'manifests of the served multi-arch index count as the same build.',
+    remediation:
+      'Roll the workload out pinned to the new digest (`repo:tag@sha256:…`), or use `imagePullPolicy: ' +
+      'Always` so every start resolves the tag again.',
+    security: false,
+  },
+  PW010: {
+    id: 'PW010',
+    name: 'image-never-pulled',
+    defaultSeverity: 'error',
+    title:
+      'A container is stuck in `ErrImageNeverPull`: `imagePullPolicy: Never` and the image is not on its node.',
+    rationale:
+      'With `Never` the kubelet does not pull. The container waits in `ErrImageNeverPull` until the image ' +
+      'appears on the node, which nothing will do unless the image is pre-pulled on every node the pod can ' +
+      'land on. This is the observed form of PW004.',
+    remediation:
+      "Add the image to the pre-pull set of the workload's node groups (`nodeGroups.prePull`), or change " +
+      'the policy to `IfNotPresent`.',
+    security: false,
+  },
+  PW011: {
+    id: 'PW011',
+    name: 'repeated-image-pull-failure',
+    defaultSeverity: 'error',
+    title:
+      'A container fails to pull its image again and again (`ErrImagePull` / `ImagePullBackOff`).',
+    rationale:
+      'The kubelet retries a failed pull with a growing back-off of up to five minutes, so the pod does not ' +
+      'start until the cause goes away. The cause is classified from the error message: authentication ' +
+      '(missing or expired credentials), not found (wrong name or tag, deleted image), rate limited ' +
+      '(registry quota) or network (DNS, TLS, timeouts).',
+    remediation:
+      'Fix the cause the finding names: the node credentials or `imagePullSecrets` for authentication, the ' +
+      'reference for not found, a mirror or authenticated pulls for rate limits, the route to the registry ' +
+      'for network errors.',
+    security: false,
+  },
 };
 
 export function ruleHelpMarkdown(rule: RuleDefinition): string {
