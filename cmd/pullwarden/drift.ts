@@ -47,7 +47,8 @@ const FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 const FAIL_ON = [...SEVERITIES, 'never'] as const;
 
-function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
+/** `--rule PW001,PW003 --rule pw005` → the rule ids, each checked. */
+export function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
   const rules: RuleId[] = [];
   for (const value of values ?? []) {
     for (const part of value.split(',')) {

@@ -10,6 +10,7 @@ import {
 } from '#cmd/cli/program.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { DRIFT_USAGE, driftCommand } from './drift.ts';
+import { FINDINGS_USAGE, findingsCommand } from './findings.ts';
 import { PLAN_USAGE, planCommand } from './plan.ts';
 import { SERVE_USAGE } from './serve-usage.ts';
 
@@ -38,6 +39,11 @@ export const PULLWARDEN: Program = {
       summary: 'evaluate image pull policies of manifests and cluster dumps',
       usage: DRIFT_USAGE,
       run: driftCommand,
+    },
+    findings: {
+      summary: 'list the findings the service keeps about a live cluster (GET /v1/findings)',
+      usage: FINDINGS_USAGE,
+      run: findingsCommand,
     },
     plan: {
       summary: 'show which node groups would pre-pull a pushed image, and why',

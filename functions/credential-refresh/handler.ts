@@ -1,9 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { ScheduledEvent } from 'aws-lambda';
 import { credentialRefreshDependencies } from '#shared/aws/credential-refresh-services.ts';
-import { logger, metrics, publishMetrics } from '#shared/aws/powertools.ts';
+import { logger, publishMetrics } from '#shared/aws/powertools.ts';
 import { loadConfig } from '#shared/aws/services.ts';
 import { handleCredentialRefresh, type RefreshSummary } from '#shared/credentials/refresh.ts';
 
@@ -11,7 +10,6 @@ import { handleCredentialRefresh, type RefreshSummary } from '#shared/credential
 
 export const handler = middy<ScheduledEvent, RefreshSummary>()
   .use(injectLambdaContext(logger, { clearState: true }))
-  .use(logMetrics(metrics))
   .handler(() =>
     handleCredentialRefresh({
       loadConfig,

@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -16,22 +16,13 @@ import {
   type TagUpdate,
   type WarmSetEntry,
 } from '#shared/state/store.ts';
+import { conditionFailed, epochSeconds } from './dynamo.ts';
 
 // The state table: one partition per concern, `pk`/`sk` strings, `expiresAt` (epoch seconds) as the
 // TTL attribute. Every write that could race or repeat is conditional, so redeliveries and
 // out-of-order events leave the newest state in place.
 
 const DELETION_RETENTION_SECONDS = 30 * 24 * 3600;
-const INVENTORY_RETENTION_SECONDS = 14 * 24 * 3600;
-
-const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
-
-function conditionFailed(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string }).name === 'ConditionalCheckFailedException'
-  );
-}
 
 export class DynamoStateStore implements StateStore {
   private readonly documents: DynamoDBDocumentClient;
@@ -261,33 +252,5 @@ export class DynamoStateStore implements StateStore {
       }),
     );
     return result.Item?.commandId as string | undefined;
-  }
-
-  async recordInventory(repository: string, nodeGroup: string, now: Date): Promise<void> {
-    await this.documents.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: `inventory#${repository}`,
-          sk: nodeGroup,
-          at: now.toISOString(),
-          expiresAt: epochSeconds(now) + INVENTORY_RETENTION_SECONDS,
-        },
-      }),
-    );
-  }
-
-  async nodeGroupsRunning(repository: string): Promise<string[]> {
-    const nowSeconds = epochSeconds(new Date());
-    const result = await this.documents.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `inventory#${repository}` },
-      }),
-    );
-    return (result.Items ?? [])
-      .filter((item) => item.expiresAt === undefined || (item.expiresAt as number) >= nowSeconds)
-      .map((item) => item.sk as string);
   }
 }

@@ -1,12 +1,15 @@
 import type { Config } from '#shared/config/schema.ts';
+import { tagWatch } from '#shared/findings/tag-watch.ts';
 import type { IntakeDependencies } from '#shared/intake/pipeline.ts';
 import type { WebhookDependencies } from '#shared/intake/webhook-http.ts';
 import type { DispatchBatchDependencies } from '#shared/prepull/dispatch-batch.ts';
 import type { WarmSetDependencies } from '#shared/prepull/warm-set-http.ts';
-import { HttpDigestResolver } from '#shared/registry/digest-resolver.ts';
 import { getStringFromEnv } from '#shared/runtime/env.ts';
 import { logger } from './powertools.ts';
+import { registryResolver } from './registry-resolver.ts';
 import {
+  findingsStore,
+  inventory,
   loadConfig,
   prepullQueue,
   secretResolver,
@@ -19,11 +22,20 @@ import {
 const now = () => new Date();
 
 export function intakeDependencies(config: Config): IntakeDependencies {
+  const resolver = registryResolver(config);
   return {
     config,
     store: stateStore(),
+    inventory: inventory(),
     queue: prepullQueue(),
-    resolver: new HttpDigestResolver(config, secretResolver),
+    resolver,
+    tagWatch: tagWatch({
+      config,
+      inventory: inventory(),
+      findings: findingsStore(),
+      resolver,
+      now,
+    }),
     now,
   };
 }

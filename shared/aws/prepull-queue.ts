@@ -31,7 +31,7 @@ export class SqsPrepullQueue implements PrepullQueue {
         Id: String(index),
         MessageBody: JSON.stringify(message),
         MessageGroupId: message.nodeGroup,
-        MessageDeduplicationId: deduplicationId(message.nodeGroup, message.image.digest),
+        MessageDeduplicationId: deduplicationId(message),
       }));
       for (let attempt = 1; pending.length > 0; attempt++) {
         calls++;

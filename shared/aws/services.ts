@@ -14,7 +14,10 @@ import type { PullCommandSender } from '#shared/prepull/dispatch.ts';
 import { getStringFromEnv } from '#shared/runtime/env.ts';
 import { DynamoCredentialsTable } from './credentials-table.ts';
 import { DynamoStateStore } from './dynamo-state-store.ts';
+import { DynamoFindingsStore } from './findings-store.ts';
+import { DynamoInventory } from './inventory-store.ts';
 import { SqsPrepullQueue } from './prepull-queue.ts';
+import { DynamoPullTelemetry } from './pull-telemetry-store.ts';
 
 // The side effects every function shares, created once per process from the environment:
 // PULLWARDEN_STATE_TABLE, PULLWARDEN_PREPULL_QUEUE_URL, PULLWARDEN_CREDENTIALS_TABLE, and the configuration from
@@ -30,11 +33,40 @@ let ssm: SSMClient | undefined;
 let store: DynamoStateStore | undefined;
 let queue: SqsPrepullQueue | undefined;
 let credentials: DynamoCredentialsTable | undefined;
+let inventoryStore: DynamoInventory | undefined;
+let findings: DynamoFindingsStore | undefined;
+let telemetry: DynamoPullTelemetry | undefined;
+
+function stateTableName(): string {
+  return getStringFromEnv({ key: 'PULLWARDEN_STATE_TABLE' });
+}
 
 export function stateStore(): DynamoStateStore {
   dynamo ??= new DynamoDBClient({});
-  store ??= new DynamoStateStore(dynamo, getStringFromEnv({ key: 'PULLWARDEN_STATE_TABLE' }));
+  store ??= new DynamoStateStore(dynamo, stateTableName());
   return store;
+}
+
+/** The cluster inventory (nodes, pods, workloads) kept from cluster events, in the state table. */
+export function inventory(): DynamoInventory {
+  dynamo ??= new DynamoDBClient({});
+  inventoryStore ??= new DynamoInventory(dynamo, stateTableName());
+  return inventoryStore;
+}
+
+/** Findings about the live cluster, in the state table; closed ones are kept `findings.retainClosedDays`. */
+export function findingsStore(): DynamoFindingsStore {
+  dynamo ??= new DynamoDBClient({});
+  findings ??= new DynamoFindingsStore(dynamo, stateTableName(), async () => {
+    return (await loadConfig()).findings.retainClosedDays;
+  });
+  return findings;
+}
+
+export function pullTelemetry(): DynamoPullTelemetry {
+  dynamo ??= new DynamoDBClient({});
+  telemetry ??= new DynamoPullTelemetry(dynamo, stateTableName());
+  return telemetry;
 }
 
 /** The brokered credentials table (PULLWARDEN_CREDENTIALS_TABLE), written only by credential-refresh. */
@@ -97,12 +129,18 @@ export const secretResolver: SecretResolver = environmentSecretResolver(process.
 
 /** SSM Run Command: the node group's instances run `pullwarden-node pull` with the pinned digest. */
 export const ssmPullCommands: PullCommandSender = {
-  async sendPullCommand({ nodeGroup, reference, settings }) {
+  async sendPullCommand({ nodeGroup, reference, settings, instanceIds }) {
     ssm ??= new SSMClient({});
     const result = await ssm.send(
       new SendCommandCommand({
         DocumentName: settings.document,
-        Targets: [{ Key: `tag:${settings.targetTag.key}`, Values: [settings.targetTag.value] }],
+        ...(instanceIds === undefined
+          ? {
+              Targets: [
+                { Key: `tag:${settings.targetTag.key}`, Values: [settings.targetTag.value] },
+              ],
+            }
+          : { InstanceIds: [...instanceIds] }),
         Parameters: { image: [reference] },
         MaxConcurrency: settings.maxConcurrency,
         MaxErrors: settings.maxErrors,

@@ -343,6 +343,8 @@ export const configSchema = z.strictObject({
       warmNodesOnJoin: z.boolean().default(true),
       /** Auto Scaling group name glob → node group, for launch events; EKS managed groups are inferred. */
       autoScalingGroups: z.record(nonEmpty, nonEmpty).default({}),
+      /** Bearer token event shippers present at POST /cluster-events; the route is closed without one. */
+      token: secretRefSchema.optional(),
     })
     .prefault({}),
   findings: z

@@ -306,7 +306,7 @@ export interface RefreshMetric {
   unit: 'Count' | 'None';
   value: number;
   /** Per-registry metrics carry the registry as a dimension. */
-  registry?: string;
+  dimensions?: { Registry: string };
 }
 
 /** The figures operators watch: minutes left per registry, failures, and the alarm's at-risk count. */
@@ -317,13 +317,13 @@ export function refreshMetrics(outcomes: readonly RegistryOutcome[]): RefreshMet
         name: 'MinutesToExpiry',
         unit: 'None',
         value: outcome.minutesToExpiry,
-        registry: outcome.registry,
+        dimensions: { Registry: outcome.registry },
       },
       {
         name: 'CredentialRefreshFailed',
         unit: 'Count',
         value: outcome.outcome === 'failed' ? 1 : 0,
-        registry: outcome.registry,
+        dimensions: { Registry: outcome.registry },
       },
     ]),
     // Always sent, 0 included: the alarm treats a missing figure (the schedule stopped) as a breach.

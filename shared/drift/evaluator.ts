@@ -1,5 +1,6 @@
 import type { Config } from '#shared/config/schema.ts';
 import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
+import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import { globMatches } from '#shared/text/glob.ts';
 import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
 import {
@@ -12,6 +13,7 @@ import {
   type WorkloadRef,
   workloadKey,
 } from './model.ts';
+import { pullFailureFinding } from './pull-failures.ts';
 import {
   detectReplicaSkew,
   type NodeInfo,
@@ -19,6 +21,7 @@ import {
   type RunningDigests,
 } from './replica-skew.ts';
 import { evaluateSite, type Placement } from './site-rules.ts';
+import { detectTagMoved, type ServedLookup } from './tag-moved.ts';
 
 // Collects the facts of every object in a run, folds pods into the workloads that own them, and
 // evaluates the rules once per workload.
@@ -30,6 +33,19 @@ export interface EvaluationOptions {
   /** Only workloads in these namespaces; empty = all. */
   namespaces?: readonly string[];
   indexOf?: PlatformIndexLookup;
+  /** What the registry serves for a tag now (PW009); without it PW009 is not evaluated. */
+  served?: ServedLookup;
+}
+
+/** Pods of a workload whose container waits on its image, by container and reason. */
+interface WaitingGroup {
+  kind: ImageSite['kind'];
+  name: string;
+  image: string;
+  reason: string;
+  message: string;
+  pods: number;
+  nodes: Set<string>;
 }
 
 interface MergedSite {
@@ -47,6 +63,7 @@ interface Aggregate {
   sites: Map<string, MergedSite>;
   /** kind\0name\0image → imageID → node → pods */
   running: Map<string, RunningDigests>;
+  waiting: Map<string, WaitingGroup>;
   pods: number;
   nodes: Map<string, number>;
   constraints: (string[] | undefined)[];
@@ -127,6 +144,9 @@ export class DriftEvaluator {
         }
         const node = facts.nodeName ?? '';
         byNode.set(node, (byNode.get(node) ?? 0) + 1);
+      }
+      for (const waiting of facts.waiting) {
+        mergeWaiting(aggregate.waiting, { ...waiting, pods: 1, nodes: new Set() }, facts.nodeName);
       }
       return;
     }
@@ -217,12 +237,18 @@ export class DriftEvaluator {
       inferred: Set<string>;
       sites: Map<string, MergedSite>;
       running: Map<string, RunningDigests>;
+      waiting: Map<string, WaitingGroup>;
       nodes: Map<string, number>;
       constraints: (string[] | undefined)[];
     }
     const workloads = new Map<string, Workload>();
     for (const aggregate of this.aggregates.values()) {
-      if (aggregate.sites.size === 0 && aggregate.running.size === 0) continue;
+      if (
+        aggregate.sites.size === 0 &&
+        aggregate.running.size === 0 &&
+        aggregate.waiting.size === 0
+      )
+        continue;
       const top = this.topOwner(aggregate);
       let workload = workloads.get(top.key);
       if (workload === undefined) {
@@ -231,6 +257,7 @@ export class DriftEvaluator {
           inferred: new Set(),
           sites: new Map(),
           running: new Map(),
+          waiting: new Map(),
           nodes: new Map(),
           constraints: [],
         };
@@ -250,6 +277,7 @@ export class DriftEvaluator {
           for (const [node, count] of nodes) byNode.set(node, (byNode.get(node) ?? 0) + count);
         }
       }
+      for (const group of aggregate.waiting.values()) mergeWaiting(workload.waiting, group);
       for (const [node, count] of aggregate.nodes)
         workload.nodes.set(node, (workload.nodes.get(node) ?? 0) + count);
       workload.constraints.push(...aggregate.constraints);
@@ -293,6 +321,41 @@ export class DriftEvaluator {
           ...(this.options.indexOf === undefined ? {} : { indexOf: this.options.indexOf }),
         });
         if (skew !== undefined) raw.push(skew);
+        const served = this.options.served?.(image);
+        if (served !== undefined) {
+          const reference = this.reference(image);
+          const declared = [...workload.sites.values()].find(
+            ({ site }) => site.kind === kind && site.name === name && site.image === image,
+          )?.site;
+          const moved = detectTagMoved({
+            workload: workload.ref,
+            container: { kind, name, image },
+            reference,
+            policy: declared?.policy ?? defaultPullPolicy(reference),
+            imageIds,
+            served,
+            location,
+          });
+          if (moved !== undefined) raw.push(moved);
+        }
+      }
+      for (const group of workload.waiting.values()) {
+        const location = [...workload.sites.values()].find(
+          ({ site }) =>
+            site.kind === group.kind && site.name === group.name && site.image === group.image,
+        )?.site.location;
+        raw.push(
+          pullFailureFinding({
+            workload: workload.ref,
+            container: { kind: group.kind, name: group.name },
+            image: group.image,
+            kind: group.reason === 'ErrImageNeverPull' ? 'never-pull' : 'pull-failure',
+            message: group.message,
+            pods: group.pods,
+            nodes: [...group.nodes],
+            ...(location === undefined ? {} : { location }),
+          }),
+        );
       }
       for (const finding of dedupeFindings(raw)) {
         if (workload.inferred.size > 0) finding.evidence.push(...workload.inferred);
@@ -406,6 +469,31 @@ function mergeSite(target: Map<string, MergedSite>, site: ImageSite, own: boolea
   }
 }
 
+/**
+ * Adds pods waiting on an image. ErrImagePull alone may be a one-off; PW011 wants the back-off that
+ * follows repeated failures, so only ErrImageNeverPull and ImagePullBackOff are kept.
+ */
+function mergeWaiting(
+  target: Map<string, WaitingGroup>,
+  group: WaitingGroup,
+  node?: string | undefined,
+): void {
+  if (group.reason !== 'ErrImageNeverPull' && group.reason !== 'ImagePullBackOff') return;
+  const key = [group.kind, group.name, group.image, group.reason].join(SEP);
+  const existing = target.get(key);
+  if (existing === undefined) {
+    const copy = { ...group, nodes: new Set(group.nodes) };
+    if (node !== undefined) copy.nodes.add(node);
+    target.set(key, copy);
+    return;
+  }
+  existing.pods += group.pods;
+  for (const name of group.nodes) existing.nodes.add(name);
+  if (node !== undefined) existing.nodes.add(node);
+  // The longest message usually carries the cause (newer kubelets append it to the back-off).
+  if (group.message.length > existing.message.length) existing.message = group.message;
+}
+
 function emptyAggregate(kind: string, namespace: string, name: string): Aggregate {
   return {
     ref: { kind, namespace, name },
@@ -413,6 +501,7 @@ function emptyAggregate(kind: string, namespace: string, name: string): Aggregat
     owner: undefined,
     sites: new Map(),
     running: new Map(),
+    waiting: new Map(),
     pods: 0,
     nodes: new Map(),
     constraints: [],

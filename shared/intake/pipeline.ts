@@ -1,7 +1,7 @@
 import type { PrepullQueue } from '#shared/aws/prepull-queue.ts';
 import type { Config } from '#shared/config/schema.ts';
 import { PREPULL_SCHEMA, type PrepullMessage } from '#shared/prepull/message.ts';
-import { planPrepull } from '#shared/prepull/plan.ts';
+import { type InventoryQuery, planPrepull } from '#shared/prepull/plan.ts';
 import { DigestResolutionError, type DigestResolver } from '#shared/registry/digest-resolver.ts';
 import { imageKey, type StateStore } from '#shared/state/store.ts';
 import {
@@ -16,9 +16,23 @@ import {
 // when the sender has none), the tag's state records whether it moved, and one request per selected
 // node group goes to the FIFO queue.
 
+/** Told about every push that moves a tag, to re-evaluate the workloads that use it (PW009). */
+export interface TagWatch {
+  tagPushed(push: {
+    registry: string;
+    repository: string;
+    tag: string;
+    digest: string;
+    mediaType?: string;
+  }): Promise<void>;
+}
+
 export interface IntakeDependencies {
   config: Config;
   store: StateStore;
+  /** Node groups that run a repository (cluster inventory), for inventory-following targets. */
+  inventory: InventoryQuery;
+  tagWatch?: TagWatch;
   queue: PrepullQueue;
   resolver: DigestResolver;
   now: () => Date;
@@ -157,7 +171,10 @@ async function planAndQueue(
     ...(tagState === undefined ? {} : { tagMoved: tagState.tagMoved }),
     ...(tagState?.previousDigest === undefined ? {} : { previousDigest: tagState.previousDigest }),
   };
-  const plan = await planPrepull(push, deps.config, deps.store);
+  if (push.tag !== undefined) {
+    await deps.tagWatch?.tagPushed({ ...push, tag: push.tag });
+  }
+  const plan = await planPrepull(push, deps.config, deps.inventory);
   if (plan.targets.length === 0) {
     return {
       image,

@@ -13,6 +13,8 @@ export interface SentCommand {
   commandId: string;
   documentName: string;
   targets: { Key: string; Values: string[] }[];
+  /** Set instead of `targets` when the command names its instances. */
+  instanceIds?: string[];
   parameters: Record<string, string[]>;
   maxConcurrency?: string;
   maxErrors?: string;
@@ -48,6 +50,9 @@ export async function startControlPlaneStandIn(options: {
         commandId: randomUUID(),
         documentName: String(input.DocumentName),
         targets: (input.Targets as SentCommand['targets']) ?? [],
+        ...(Array.isArray(input.InstanceIds)
+          ? { instanceIds: (input.InstanceIds as unknown[]).map(String) }
+          : {}),
         parameters: (input.Parameters as SentCommand['parameters']) ?? {},
         ...(typeof input.MaxConcurrency === 'string'
           ? { maxConcurrency: input.MaxConcurrency }
@@ -62,6 +67,7 @@ export async function startControlPlaneStandIn(options: {
           CommandId: command.commandId,
           DocumentName: command.documentName,
           Targets: command.targets,
+          ...(command.instanceIds === undefined ? {} : { InstanceIds: command.instanceIds }),
           Parameters: command.parameters,
           Status: 'Pending',
           RequestedDateTime: Date.now() / 1000,

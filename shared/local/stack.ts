@@ -158,9 +158,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         secret: held.secret,
         onCommand: (command) =>
           log.info(
-            `ssm SendCommand ${command.documentName} → ${command.targets
-              .map((target) => `${target.Key}=${target.Values.join(',')}`)
-              .join(' ')} ${JSON.stringify(command.parameters)} (command ${command.commandId})`,
+            `ssm SendCommand ${command.documentName} → ${
+              command.instanceIds?.join(',') ??
+              command.targets.map((target) => `${target.Key}=${target.Values.join(',')}`).join(' ')
+            } ${JSON.stringify(command.parameters)} (command ${command.commandId})`,
           ),
       });
       cleanups.push(() => (controlPlane as ControlPlaneStandIn).stop());

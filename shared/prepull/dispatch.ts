@@ -11,6 +11,8 @@ export interface PullCommandSender {
     nodeGroup: string;
     reference: string;
     settings: NonNullable<NodeGroupSettings['ssm']>;
+    /** Only these instances (a joining node) instead of every instance with the node group's tag. */
+    instanceIds?: readonly string[];
   }): Promise<string>;
 }
 
@@ -24,7 +26,7 @@ export interface DispatchDependencies {
 export type DispatchOutcome =
   | { status: 'superseded'; by: string }
   | { status: 'stale' }
-  | { status: 'applied'; warmSet: 'added' | 'refreshed'; commandId?: string };
+  | { status: 'applied'; warmSet: 'added' | 'refreshed' | 'unchanged'; commandId?: string };
 
 export async function dispatchPrepull(
   message: PrepullMessage,
@@ -39,6 +41,7 @@ export async function dispatchPrepull(
   ) {
     return { status: 'superseded', by: latest.digest };
   }
+  if (message.reason === 'node-join') return dispatchNodeJoin(message, deps);
   const warmSet = await deps.store.putWarmSetEntry(message.nodeGroup, {
     registry: message.image.registry,
     repository: message.image.repository,
@@ -65,4 +68,32 @@ export async function dispatchPrepull(
   });
   await deps.store.recordCommand(message.nodeGroup, message.image.digest, commandId, deps.now());
   return { status: 'applied', warmSet, commandId };
+}
+
+/**
+ * A node that joined needs what its node group already holds: the warm set is not changed (the request
+ * repeats an entry of it), and on SSM node groups the pull runs on that instance only.
+ */
+async function dispatchNodeJoin(
+  message: PrepullMessage,
+  deps: DispatchDependencies,
+): Promise<DispatchOutcome> {
+  const settings = deps.config.nodeGroups.groups[message.nodeGroup];
+  const instanceId = message.node?.instanceId;
+  if (settings?.executor !== 'ssm' || settings.ssm === undefined || instanceId === undefined) {
+    // Node agents reconcile the whole warm set when they start.
+    return { status: 'applied', warmSet: 'unchanged' };
+  }
+  const key = `${message.image.digest}#${instanceId}`;
+  const existing = await deps.store.commandFor(message.nodeGroup, key);
+  if (existing !== undefined)
+    return { status: 'applied', warmSet: 'unchanged', commandId: existing };
+  const commandId = await deps.commands.sendPullCommand({
+    nodeGroup: message.nodeGroup,
+    reference: pinnedReference(message),
+    settings: settings.ssm,
+    instanceIds: [instanceId],
+  });
+  await deps.store.recordCommand(message.nodeGroup, key, commandId, deps.now());
+  return { status: 'applied', warmSet: 'unchanged', commandId };
 }

@@ -30,6 +30,16 @@ export const prepullMessageSchema = z.strictObject({
   requestedAt: z.iso.datetime(),
   source: z.string().min(1),
   deliveryId: z.string().min(1),
+  /** node-join: the node that joined (its EC2 instance, when known), which alone needs the image. */
+  node: z
+    .strictObject({
+      name: z.string().min(1).optional(),
+      instanceId: z
+        .string()
+        .regex(/^i-[0-9a-f]{8,17}$/)
+        .optional(),
+    })
+    .optional(),
 });
 
 export type PrepullMessage = z.infer<typeof prepullMessageSchema>;
@@ -39,7 +49,15 @@ export function pinnedReference(message: Pick<PrepullMessage, 'image'>): string 
   return `${message.image.registry}/${message.image.repository}@${message.image.digest}`;
 }
 
-/** Stable per node group and digest, within SQS's 128-character limit. */
-export function deduplicationId(nodeGroup: string, digestValue: string): string {
-  return createHash('sha256').update(`${nodeGroup}\n${digestValue}`).digest('hex');
+/**
+ * Stable per node group and digest, within SQS's 128-character limit. A node-join request is also per
+ * node: two nodes joining within SQS's five minutes both need the image.
+ */
+export function deduplicationId(
+  message: Pick<PrepullMessage, 'nodeGroup' | 'image' | 'node'>,
+): string {
+  const node = message.node?.instanceId ?? message.node?.name;
+  return createHash('sha256')
+    .update(`${message.nodeGroup}\n${message.image.digest}${node === undefined ? '' : `\n${node}`}`)
+    .digest('hex');
 }

@@ -1,5 +1,4 @@
 import type { ImageChange } from '#shared/intake/model.ts';
-import type { InventoryQuery } from '#shared/prepull/plan.ts';
 
 // What pullwarden remembers between events. One DynamoDB table holds it on AWS and in the local stack;
 // the domain only sees these operations.
@@ -32,7 +31,7 @@ export interface RequestMarker {
   requestedAt: string;
 }
 
-export interface StateStore extends InventoryQuery {
+export interface StateStore {
   /** Starts processing `key` once: later claims within `windowSeconds` are duplicates. */
   claim(key: string, now: Date, leaseSeconds: number): Promise<ClaimResult>;
   complete(key: string, now: Date, windowSeconds: number): Promise<void>;
@@ -54,9 +53,6 @@ export interface StateStore extends InventoryQuery {
   /** Records the SSM command sent for a node group and digest; false when one was recorded before. */
   recordCommand(nodeGroup: string, digest: string, commandId: string, now: Date): Promise<boolean>;
   commandFor(nodeGroup: string, digest: string): Promise<string | undefined>;
-
-  /** Inventory (filled from cluster events): node group `nodeGroup` runs images of `repository`. */
-  recordInventory(repository: string, nodeGroup: string, now: Date): Promise<void>;
 }
 
 /** The key a warm set entry and a request marker use: by tag when there is one, else by digest. */

@@ -59,6 +59,16 @@ export interface RunningContainer {
   imageID: string;
 }
 
+/** A container the kubelet cannot start because of its image (`state.waiting` of a pod's status). */
+export interface WaitingContainer {
+  kind: ImageSiteKind;
+  name: string;
+  image: string;
+  /** `ErrImageNeverPull`, `ErrImagePull`, `ImagePullBackOff`, … */
+  reason: string;
+  message: string;
+}
+
 export interface OwnerRef {
   kind: string;
   name: string;
@@ -80,6 +90,8 @@ export interface ObjectFacts {
   podTemplateHash: string | undefined;
   sites: ImageSite[];
   running: RunningContainer[];
+  /** Pod containers waiting on their image. */
+  waiting: WaitingContainer[];
   nodeName: string | undefined;
   /** Node groups the pod spec restricts placement to; undefined when unconstrained. */
   nodeGroupConstraint: string[] | undefined;
@@ -110,6 +122,14 @@ const STATUS_LISTS: readonly { list: string; kind: ImageSiteKind }[] = [
   { list: 'containerStatuses', kind: 'container' },
   { list: 'ephemeralContainerStatuses', kind: 'ephemeralContainer' },
 ];
+
+/** Waiting reasons the kubelet sets when a container's image cannot be pulled or used. */
+const IMAGE_WAITING_REASONS: ReadonlySet<string> = new Set([
+  'ErrImageNeverPull',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+]);
 
 const GENERIC_POD_SPEC_PATH = ['spec', 'template', 'spec'];
 
@@ -241,6 +261,7 @@ export function extractObject(
     podTemplateHash: asString(asRecord(metadata?.labels)?.['pod-template-hash']),
     sites: [],
     running: [],
+    waiting: [],
     nodeName: undefined,
     nodeGroupConstraint: undefined,
     node: undefined,
@@ -398,13 +419,20 @@ export function extractObject(
       for (const raw of asArray(status?.[list]) ?? []) {
         const entry = asRecord(raw);
         const containerName = asString(entry?.name);
-        const imageID = asString(entry?.imageID);
-        if (containerName === undefined || imageID === undefined || imageID === '') continue;
+        if (containerName === undefined) continue;
         const declared = facts.sites.find(
           (site) => site.kind === siteKind && site.name === containerName,
         );
         const image = declared?.image ?? asString(entry?.image);
         if (image === undefined) continue;
+        const waiting = asRecord(getPath(entry, ['state', 'waiting']));
+        const reason = asString(waiting?.reason);
+        if (reason !== undefined && IMAGE_WAITING_REASONS.has(reason)) {
+          const message = asString(waiting?.message) ?? '';
+          facts.waiting.push({ kind: siteKind, name: containerName, image, reason, message });
+        }
+        const imageID = asString(entry?.imageID);
+        if (imageID === undefined || imageID === '') continue;
         facts.running.push({ kind: siteKind, name: containerName, image, imageID });
       }
     }

@@ -26,7 +26,12 @@ const podTemplate: ProjectionSpec = {
   spec: podSpec,
 };
 
-const containerStatus: ProjectionSpec = { name: true, image: true, imageID: true };
+const containerStatus: ProjectionSpec = {
+  name: true,
+  image: true,
+  imageID: true,
+  state: { waiting: { reason: true, message: true } },
+};
 
 export const KUBERNETES_OBJECT_PROJECTION = projection({
   apiVersion: true,

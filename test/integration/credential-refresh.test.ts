@@ -301,12 +301,17 @@ describe('credential-refresh', () => {
     assert.equal(stored['refresh#ghcr.io']?.lastError, failure);
     assert.deepEqual(
       refreshMetrics(outcomes).filter(
-        (metric) => metric.value !== 0 || metric.registry === undefined,
+        (metric) => metric.value !== 0 || metric.dimensions === undefined,
       ),
       [
-        { name: 'MinutesToExpiry', unit: 'None', value: 720, registry: ECR_A },
-        { name: 'MinutesToExpiry', unit: 'None', value: 720, registry: ECR_B },
-        { name: 'CredentialRefreshFailed', unit: 'Count', value: 1, registry: 'ghcr.io' },
+        { name: 'MinutesToExpiry', unit: 'None', value: 720, dimensions: { Registry: ECR_A } },
+        { name: 'MinutesToExpiry', unit: 'None', value: 720, dimensions: { Registry: ECR_B } },
+        {
+          name: 'CredentialRefreshFailed',
+          unit: 'Count',
+          value: 1,
+          dimensions: { Registry: 'ghcr.io' },
+        },
         { name: 'CredentialsAtRisk', unit: 'Count', value: 1 },
       ],
     );

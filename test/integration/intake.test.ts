@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { DynamoStateStore } from '#shared/aws/dynamo-state-store.ts';
+import { DynamoInventory } from '#shared/aws/inventory-store.ts';
 import { SqsPrepullQueue } from '#shared/aws/prepull-queue.ts';
 import { type Config, configSchema } from '#shared/config/schema.ts';
 import { environmentSecretResolver } from '#shared/config/secret-ref.ts';
@@ -16,6 +17,7 @@ import { type ProvisionedResources, provision } from '#shared/local/provision.ts
 import { handleDispatchBatch } from '#shared/prepull/dispatch-batch.ts';
 import { handleWarmSetRequest } from '#shared/prepull/warm-set-http.ts';
 import { HttpDigestResolver } from '#shared/registry/digest-resolver.ts';
+import { nodeFacts, podFacts } from '../support/cluster.ts';
 import { DIGEST_A, DIGEST_B, distributionEnvelope } from '../support/webhooks.ts';
 
 // The intake against the embedded DynamoDB and SQS emulators, provisioned from the resources file
@@ -50,6 +52,7 @@ describe('push intake on the emulators', () => {
   let emulators: Emulators;
   let resources: ProvisionedResources;
   let store: DynamoStateStore;
+  let inventory: DynamoInventory;
   let sendCalls: number;
   let stage = 0;
 
@@ -69,6 +72,7 @@ describe('push intake on the emulators', () => {
       emulators,
     );
     store = new DynamoStateStore(emulators.dynamo, resources.tables.StateTable as string);
+    inventory = new DynamoInventory(emulators.dynamo, resources.tables.StateTable as string);
     sendCalls = 0;
   }
 
@@ -88,6 +92,7 @@ describe('push intake on the emulators', () => {
       intake: (c): IntakeDependencies => ({
         config: c,
         store,
+        inventory,
         queue: counting,
         resolver: new HttpDigestResolver(c, secrets),
         now,
@@ -205,7 +210,26 @@ describe('push intake on the emulators', () => {
 
   test('planning: tag filter, inventory-following, no match', async () => {
     await fresh();
-    await store.recordInventory('registry.example.com/team/api', 'gpu', new Date());
+    // The cluster inventory: a pod of the repository runs on a node of node group gpu.
+    const at = new Date();
+    await inventory.apply({
+      type: 'ADDED',
+      kind: 'Node',
+      namespace: '',
+      name: 'gpu-node-1',
+      resourceVersion: '10',
+      facts: nodeFacts('gpu-node-1', 'gpu'),
+      at,
+    });
+    await inventory.apply({
+      type: 'ADDED',
+      kind: 'Pod',
+      namespace: 'ml',
+      name: 'trainer-0',
+      resourceVersion: '11',
+      facts: podFacts('ml', 'trainer-0', 'gpu-node-1', 'registry.example.com/team/api:0.9.0'),
+      at,
+    });
     const d = deps(config(rules(['general'])));
     const matched = JSON.parse(
       (await post(distributionEnvelope([{ action: 'push', tag: '1.0.0', digest: DIGEST_A }]), d))

@@ -105,6 +105,9 @@ describe('the local stack', () => {
       'POST /webhooks/{source}/{token} registryWebhook',
       'GET /v1/nodegroups/{nodeGroup}/warmset nodegroupApi',
       'POST /v1/drift driftReport',
+      'POST /admission admission',
+      'POST /cluster-events clusterEvents',
+      'GET /v1/findings findingsApi',
       'GET /healthz local stack',
       'POST /events local event bus',
     ]) {

@@ -33,9 +33,13 @@ describe('bundles and packaging', () => {
   test('builds one bundle per function and per binary', async () => {
     const names = (await listArtifacts(root, dist)).map((artifact) => artifact.name);
     assert.deepEqual(names, [
+      'functions/admission',
+      'functions/cluster-events',
       'functions/credential-refresh',
       'functions/drift-report',
+      'functions/drift-sweep',
       'functions/ecr-events',
+      'functions/findings-api',
       'functions/nodegroup-api',
       'functions/prepull-dispatch',
       'functions/registry-webhook',
@@ -216,14 +220,31 @@ describe('bundles and packaging', () => {
     >;
     assert.equal(refresh.Timeout, 60);
     assert.equal(refresh.ReservedConcurrentExecutions, 1);
-    const invokeConfig = Object.values(template.Resources).find(
-      (r) => r.Type === 'AWS::Lambda::EventInvokeConfig',
+    // Scheduled functions: one run at a time, no async retries (the next tick is the retry).
+    const targets = (r: { Properties: Record<string, unknown> }, fn: string) =>
+      JSON.stringify(r.Properties).includes(`"${fn}LambdaFunction`);
+    for (const [fn, rate] of [
+      ['CredentialRefresh', 'rate(5 minutes)'],
+      ['DriftSweep', 'rate(10 minutes)'],
+    ] as const) {
+      const invokeConfig = Object.values(template.Resources).find(
+        (r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && targets(r, fn),
+      );
+      assert.equal(invokeConfig?.Properties.MaximumRetryAttempts, 0, fn);
+      const schedule = Object.values(template.Resources).find(
+        (r) =>
+          r.Type === 'AWS::Events::Rule' &&
+          r.Properties.ScheduleExpression !== undefined &&
+          targets(r, fn),
+      );
+      assert.equal(schedule?.Properties.ScheduleExpression, rate, fn);
+    }
+    // cluster-events reads its queue with partial batch failures.
+    const clusterQueue = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping' && targets(r, 'ClusterEvents'),
     );
-    assert.equal(invokeConfig?.Properties.MaximumRetryAttempts, 0);
-    const schedule = Object.values(template.Resources).find(
-      (r) => r.Type === 'AWS::Events::Rule' && r.Properties.ScheduleExpression !== undefined,
-    );
-    assert.equal(schedule?.Properties.ScheduleExpression, 'rate(5 minutes)');
+    assert.deepEqual(clusterQueue?.Properties.FunctionResponseTypes, ['ReportBatchItemFailures']);
+    assert.match(JSON.stringify(clusterQueue?.Properties.EventSourceArn), /ClusterEventsQueue/);
     const alarm = template.Resources.BrokeredCredentialsAtRiskAlarm?.Properties;
     assert.deepEqual(
       [alarm?.Namespace, alarm?.MetricName, alarm?.TreatMissingData],

@@ -8,7 +8,8 @@ import { stringify } from 'yaml';
 import { runProcess } from './process.ts';
 
 // A real CNCF Distribution registry (Debian package docker-registry, 2.8.x) as a child process, and
-// an OCI image pushed to it with skopeo, so integration tests see the registry's own notifications.
+// an OCI image (or a multi-platform OCI image index) pushed to it with skopeo, so integration tests see
+// the registry's own notifications and manifests.
 
 export interface RegistryOptions {
   username: string;
@@ -34,6 +35,24 @@ export interface PushOptions {
   seed?: string;
 }
 
+export interface IndexPlatform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export interface PushIndexOptions extends PushOptions {
+  /** One image per platform; defaults to linux/amd64 and linux/arm64. */
+  platforms?: IndexPlatform[];
+}
+
+export interface PushedIndex {
+  /** The index digest. */
+  digest: string;
+  /** The platform manifests, in index order. */
+  manifests: { digest: string; platform: IndexPlatform }[];
+}
+
 const REGISTRY_BINARY = 'docker-registry';
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -41,6 +60,11 @@ const STOP_TIMEOUT_MS = 5_000;
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const CONFIG_TYPE = 'application/vnd.oci.image.config.v1+json';
 const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const INDEX_TYPE = 'application/vnd.oci.image.index.v1+json';
+const DEFAULT_PLATFORMS: IndexPlatform[] = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64' },
+];
 
 export async function startRegistry(options: RegistryOptions): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'pullwarden-registry-'));
@@ -196,73 +220,179 @@ export async function pushOciImage(options: PushOptions): Promise<{ digest: stri
       options.tag,
       options.seed ?? `${options.repository}:${options.tag}`,
     );
-    const authfile = join(dir, 'auth.json');
-    const auth = Buffer.from(`${options.username}:${options.password}`).toString('base64');
-    await writeFile(authfile, JSON.stringify({ auths: { [options.registryHost]: { auth } } }), {
-      mode: 0o600,
-    });
-    await chmod(authfile, 0o600);
-    const digestfile = join(dir, 'digest');
-    await run('skopeo', [
-      // No dependence on /etc/containers/policy.json, which may be absent for non-root users.
-      '--insecure-policy',
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      '--dest-authfile',
-      authfile,
-      '--digestfile',
-      digestfile,
-      `oci:${layout}:${options.tag}`,
-      `docker://${options.registryHost}/${options.repository}:${options.tag}`,
-    ]);
-    const digest = (await readFile(digestfile, 'utf8')).trim();
-    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`skopeo wrote no digest: ${digest}`);
-    return { digest };
+    return { digest: await skopeoCopy(dir, layout, options, []) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** Pushes an OCI image index with one single-layer image per platform (`skopeo copy --all`). */
+export async function pushOciIndex(options: PushIndexOptions): Promise<PushedIndex> {
+  const dir = await mkdtemp(join(tmpdir(), 'pullwarden-push-'));
+  try {
+    const layout = join(dir, 'layout');
+    const written = await writeOciIndexLayout(
+      layout,
+      options.tag,
+      options.seed ?? `${options.repository}:${options.tag}`,
+      options.platforms ?? DEFAULT_PLATFORMS,
+    );
+    const digest = await skopeoCopy(dir, layout, options, ['--all']);
+    if (digest !== written.digest) {
+      throw new Error(`skopeo pushed ${digest}, not the layout's index ${written.digest}`);
+    }
+    return written;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The manifest the registry serves for `repository:tag`, byte for byte (`skopeo inspect --raw`). */
+export async function inspectRawManifest(options: Omit<PushOptions, 'seed'>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pullwarden-inspect-'));
+  try {
+    const authfile = await writeAuthfile(dir, options);
+    const { stdout } = await run('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--authfile',
+      authfile,
+      `docker://${options.registryHost}/${options.repository}:${options.tag}`,
+    ]);
+    return stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function writeAuthfile(
+  dir: string,
+  options: Pick<PushOptions, 'registryHost' | 'username' | 'password'>,
+): Promise<string> {
+  const authfile = join(dir, 'auth.json');
+  const auth = Buffer.from(`${options.username}:${options.password}`).toString('base64');
+  await writeFile(authfile, JSON.stringify({ auths: { [options.registryHost]: { auth } } }), {
+    mode: 0o600,
+  });
+  await chmod(authfile, 0o600);
+  return authfile;
+}
+
+/** Copies the layout's `tag` to the registry; returns the digest skopeo reports for what it pushed. */
+async function skopeoCopy(
+  dir: string,
+  layout: string,
+  options: PushOptions,
+  extraArgs: string[],
+): Promise<string> {
+  const authfile = await writeAuthfile(dir, options);
+  const digestfile = join(dir, 'digest');
+  await run('skopeo', [
+    // No dependence on /etc/containers/policy.json, which may be absent for non-root users.
+    '--insecure-policy',
+    'copy',
+    '--quiet',
+    ...extraArgs,
+    '--dest-tls-verify=false',
+    '--dest-authfile',
+    authfile,
+    '--digestfile',
+    digestfile,
+    `oci:${layout}:${options.tag}`,
+    `docker://${options.registryHost}/${options.repository}:${options.tag}`,
+  ]);
+  const digest = (await readFile(digestfile, 'utf8')).trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`skopeo wrote no digest: ${digest}`);
+  return digest;
+}
+
+type Descriptor = { mediaType: string; digest: string; size: number };
+type PutBlob = (mediaType: string, data: Buffer) => Promise<Descriptor>;
+
 /** Writes an OCI image layout with one single-file layer; returns the manifest digest. */
 export async function writeOciLayout(dir: string, tag: string, seed: string): Promise<string> {
+  const putBlob = await layoutBlobs(dir);
+  const manifest = await putImage(putBlob, seed, { os: 'linux', architecture: 'amd64' });
+  await writeLayoutIndex(dir, manifest, tag);
+  return manifest.digest;
+}
+
+/**
+ * Writes an OCI image layout whose `tag` names an image index with one single-file-layer image per
+ * platform (each layer's content is the seed and the platform, so every child differs).
+ */
+export async function writeOciIndexLayout(
+  dir: string,
+  tag: string,
+  seed: string,
+  platforms: IndexPlatform[],
+): Promise<PushedIndex> {
+  const putBlob = await layoutBlobs(dir);
+  const manifests: PushedIndex['manifests'] = [];
+  const entries: (Descriptor & { platform: IndexPlatform })[] = [];
+  for (const platform of platforms) {
+    const name = [platform.os, platform.architecture, platform.variant ?? ''].join('/');
+    const manifest = await putImage(putBlob, `${seed} ${name}`, platform);
+    manifests.push({ digest: manifest.digest, platform });
+    entries.push({ ...manifest, platform });
+  }
+  const index = await putBlob(
+    INDEX_TYPE,
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: entries })),
+  );
+  await writeLayoutIndex(dir, index, tag);
+  return { digest: index.digest, manifests };
+}
+
+async function layoutBlobs(dir: string): Promise<PutBlob> {
   const blobs = join(dir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
-  const putBlob = async (mediaType: string, data: Buffer) => {
+  return async (mediaType, data) => {
     const hex = sha256(data);
     await writeFile(join(blobs, hex), data);
     return { mediaType, digest: `sha256:${hex}`, size: data.length };
   };
+}
 
+async function putImage(
+  putBlob: PutBlob,
+  seed: string,
+  platform: IndexPlatform,
+): Promise<Descriptor> {
   const tar = tarOneFile('seed.txt', Buffer.from(`${seed}\n`, 'utf8'));
   const layer = await putBlob(LAYER_TYPE, gzipSync(tar));
   const config = await putBlob(
     CONFIG_TYPE,
     Buffer.from(
       JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant === undefined ? {} : { variant: platform.variant }),
         config: {},
         rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tar)}`] },
       }),
     ),
   );
-  const manifest = await putBlob(
+  return putBlob(
     MANIFEST_TYPE,
     Buffer.from(
       JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config, layers: [layer] }),
     ),
   );
+}
+
+/** The layout's index.json, naming `descriptor` as `tag`. */
+async function writeLayoutIndex(dir: string, descriptor: Descriptor, tag: string): Promise<void> {
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   await writeFile(
     join(dir, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+      mediaType: INDEX_TYPE,
+      manifests: [{ ...descriptor, annotations: { 'org.opencontainers.image.ref.name': tag } }],
     }),
   );
-  return manifest.digest;
 }
 
 // A ustar archive by hand: one 512-byte header, the data padded to 512, then two zero blocks.

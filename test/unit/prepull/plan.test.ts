@@ -114,17 +114,26 @@ describe('planPrepull', () => {
   });
 });
 
-test('deduplication ids: stable, distinct per node group and digest, within SQS limits', () => {
+test('deduplication ids: stable, distinct per node group, digest and joining node, within SQS limits', () => {
+  const id = (nodeGroup: string, digest: string, node?: string) =>
+    deduplicationId({
+      nodeGroup,
+      image: { registry: 'r', repository: 'x', digest },
+      ...(node === undefined ? {} : { node: { name: node } }),
+    });
   fc.assert(
     fc.property(
       fc.string({ minLength: 1 }),
       fc.string({ minLength: 1 }),
       fc.string({ minLength: 1 }),
-      (group, a, b) => {
-        const id = deduplicationId(group, a);
-        assert.equal(id, deduplicationId(group, a));
-        assert.match(id, /^[0-9a-f]{64}$/);
-        if (a !== b) assert.notEqual(id, deduplicationId(group, b));
+      fc.string({ minLength: 1 }),
+      (group, a, b, node) => {
+        assert.equal(id(group, a), id(group, a));
+        assert.match(id(group, a), /^[0-9a-f]{64}$/);
+        if (a !== b) assert.notEqual(id(group, a), id(group, b));
+        // A node-join request never collapses into the push request for the same digest.
+        assert.notEqual(id(group, a, node), id(group, a));
+        assert.equal(id(group, a, node), id(group, a, node));
       },
     ),
   );

@@ -1,0 +1,134 @@
+// npm run bench:inventory — ingests a cluster's watch stream into the inventory on the embedded
+// DynamoDB emulator, the way the cluster-events function does (deliveries of --batch events, --concurrency
+// deliveries at a time), and prints events/s, DynamoDB calls per event, per-delivery latency and memory.
+// Options: --pods N (default 150000; nodes follow as pods/30, at most 5,000), --batch N (default 100),
+// --concurrency N (default 8), --seed N.
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DynamoStateStore } from '#shared/aws/dynamo-state-store.ts';
+import { DynamoFindingsStore } from '#shared/aws/findings-store.ts';
+import { DynamoInventory } from '#shared/aws/inventory-store.ts';
+import { DynamoPullTelemetry } from '#shared/aws/pull-telemetry-store.ts';
+import { parseDelivery } from '#shared/cluster/events.ts';
+import { type ClusterEventDependencies, ingestClusterEvents } from '#shared/cluster/ingest.ts';
+import { DEFAULT_CONFIG } from '#shared/config/schema.ts';
+import { startEmulators } from '#shared/local/emulators.ts';
+import { provision } from '#shared/local/provision.ts';
+import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
+import { writeClusterDump } from './generate-cluster.ts';
+
+const { values } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '150000' },
+    batch: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '8' },
+    seed: { type: 'string', default: '7' },
+  },
+});
+const pods = Number(values.pods);
+const batch = Number(values.batch);
+const concurrency = Number(values.concurrency);
+
+function percentile(sorted: readonly number[], share: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
+}
+
+const dump = join(tmpdir(), `pullwarden-inventory-bench-${process.pid}.json`);
+const summary = await writeClusterDump({
+  pods,
+  out: dump,
+  format: 'compact-json',
+  seed: Number(values.seed),
+});
+const list = JSON.parse(await readFile(dump, 'utf8')) as { items: Record<string, unknown>[] };
+await rm(dump, { force: true });
+// Nodes first, as a watch started on an existing cluster lists them; only nodes and pods stream here.
+const items = list.items.filter((item) => item.kind === 'Node' || item.kind === 'Pod');
+const deliveries: string[] = [];
+for (let start = 0; start < items.length; start += batch) {
+  deliveries.push(
+    items
+      .slice(start, start + batch)
+      .map((object) => JSON.stringify({ type: 'ADDED', object }))
+      .join('\n'),
+  );
+}
+const events = items.length;
+list.items.length = 0;
+
+const emulators = await startEmulators();
+let calls = 0;
+emulators.dynamo.middlewareStack.add(
+  (next) => async (args) => {
+    calls++;
+    return next(args);
+  },
+  { step: 'initialize', name: 'countCalls' },
+);
+const resources = await provision(
+  fileURLToPath(new URL('../infra/cloudformation/intake-resources.yml', import.meta.url)),
+  { 'self:service': 'bench', 'sls:stage': 'inventory' },
+  emulators,
+);
+const table = resources.tables.StateTable as string;
+const deps: ClusterEventDependencies = {
+  config: DEFAULT_CONFIG,
+  inventory: new DynamoInventory(emulators.dynamo, table),
+  store: new DynamoStateStore(emulators.dynamo, table),
+  queue: { send: async () => ({ calls: 0 }) },
+  findings: new DynamoFindingsStore(emulators.dynamo, table),
+  telemetry: new DynamoPullTelemetry(emulators.dynamo, table),
+  resolver: {
+    resolve: async () => {
+      throw new DigestResolutionError('the benchmark resolves no tags', 'network');
+    },
+  },
+  now: () => new Date(),
+};
+
+console.log(
+  `inventory: ${summary.nodes} nodes, ${pods} pods → ${events} watch events in ${deliveries.length} deliveries of ${batch}, ${concurrency} at a time`,
+);
+let peakRss = process.memoryUsage().rss;
+const latencies: number[] = [];
+let applied = 0;
+let next = 0;
+let done = 0;
+const started = performance.now();
+const progress = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(
+    `\r${done}/${deliveries.length} deliveries, ${Math.round((done * batch) / seconds)} events/s   `,
+  );
+}, 1000);
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (next < deliveries.length) {
+      const delivery = deliveries[next++] as string;
+      const begin = performance.now();
+      const result = await ingestClusterEvents(parseDelivery(delivery), deps);
+      latencies.push(performance.now() - begin);
+      applied += result.watch.applied;
+      done++;
+    }
+  }),
+);
+clearInterval(progress);
+process.stderr.write('\n');
+const seconds = (performance.now() - started) / 1000;
+peakRss = Math.max(peakRss, process.memoryUsage().rss);
+latencies.sort((a, b) => a - b);
+await emulators.stop();
+
+console.log(`applied:            ${applied} of ${events} events`);
+console.log(`elapsed:            ${seconds.toFixed(1)} s`);
+console.log(`throughput:         ${Math.round(events / seconds)} events/s`);
+console.log(`DynamoDB calls:     ${calls} (${(calls / events).toFixed(2)} per event)`);
+console.log(
+  `delivery latency:   p50 ${percentile(latencies, 0.5).toFixed(0)} ms, p99 ${percentile(latencies, 0.99).toFixed(0)} ms (${batch} events each)`,
+);
+console.log(`peak RSS:           ${(peakRss / 1024 / 1024).toFixed(0)} MiB`);
