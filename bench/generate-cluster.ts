@@ -11,7 +11,8 @@ import { stringify as stringifyYaml } from 'yaml';
 import { parseImageReference } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 
-export type DumpFormat = 'kubectl-json' | 'compact-json' | 'kubectl-yaml';
+/** `watch-ndjson`: one `{"type":"ADDED","object":…}` per line, as a watch of the cluster streams it. */
+export type DumpFormat = 'kubectl-json' | 'compact-json' | 'kubectl-yaml' | 'watch-ndjson';
 
 export interface ClusterDumpOptions {
   readonly pods: number;
@@ -687,7 +688,7 @@ class ListWriter {
     if (this.format === 'kubectl-json')
       await this.write('{\n    "apiVersion": "v1",\n    "items": [\n');
     else if (this.format === 'compact-json') await this.write('{"apiVersion":"v1","items":[');
-    else await this.write('apiVersion: v1\nitems:\n');
+    else if (this.format === 'kubectl-yaml') await this.write('apiVersion: v1\nitems:\n');
   }
 
   async item(object: KubeObject): Promise<void> {
@@ -699,6 +700,8 @@ class ListWriter {
       await this.write(`${separator === '' ? '' : ',\n'}        ${body}`);
     } else if (this.format === 'compact-json') {
       await this.write(separator + JSON.stringify(object));
+    } else if (this.format === 'watch-ndjson') {
+      await this.write(`${JSON.stringify({ type: 'ADDED', object })}\n`);
     } else {
       const body = stringifyYaml(object, { lineWidth: 0 }).trimEnd().replaceAll('\n', '\n  ');
       await this.write(`- ${body}\n`);
@@ -712,7 +715,7 @@ class ListWriter {
       );
     } else if (this.format === 'compact-json') {
       await this.write('],"kind":"List","metadata":{"resourceVersion":""}}\n');
-    } else {
+    } else if (this.format === 'kubectl-yaml') {
       await this.write('kind: List\nmetadata:\n  resourceVersion: ""\n');
     }
     this.stream.end();

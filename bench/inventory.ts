@@ -1,11 +1,14 @@
 // npm run bench:inventory — ingests a cluster's watch stream into the inventory on the embedded
 // DynamoDB emulator, the way the cluster-events function does (deliveries of --batch events, --concurrency
 // deliveries at a time), and prints events/s, DynamoDB calls per event, per-delivery latency and memory.
+// The stream is the bench:drift cluster (nodes, pods and their workloads) as ADDED events.
 // Options: --pods N (default 150000; nodes follow as pods/30, at most 5,000), --batch N (default 100),
 // --concurrency N (default 8), --seed N.
-import { readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoStateStore } from '#shared/aws/dynamo-state-store.ts';
@@ -36,28 +39,28 @@ function percentile(sorted: readonly number[], share: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
 }
 
-const dump = join(tmpdir(), `pullwarden-inventory-bench-${process.pid}.json`);
+const dump = join(tmpdir(), `pullwarden-inventory-bench-${process.pid}.ndjson`);
 const summary = await writeClusterDump({
   pods,
   out: dump,
-  format: 'compact-json',
+  format: 'watch-ndjson',
   seed: Number(values.seed),
 });
-const list = JSON.parse(await readFile(dump, 'utf8')) as { items: Record<string, unknown>[] };
-await rm(dump, { force: true });
-// Nodes first, as a watch started on an existing cluster lists them; only nodes and pods stream here.
-const items = list.items.filter((item) => item.kind === 'Node' || item.kind === 'Pod');
-const deliveries: string[] = [];
-for (let start = 0; start < items.length; start += batch) {
-  deliveries.push(
-    items
-      .slice(start, start + batch)
-      .map((object) => JSON.stringify({ type: 'ADDED', object }))
-      .join('\n'),
-  );
+const events = summary.objects;
+
+/** The stream in deliveries of `batch` lines, read as they are needed. */
+async function* readDeliveries(): AsyncGenerator<string> {
+  let lines: string[] = [];
+  for await (const line of createInterface({ input: createReadStream(dump) })) {
+    if (line === '') continue;
+    lines.push(line);
+    if (lines.length === batch) {
+      yield lines.join('\n');
+      lines = [];
+    }
+  }
+  if (lines.length > 0) yield lines.join('\n');
 }
-const events = items.length;
-list.items.length = 0;
 
 const emulators = await startEmulators();
 let calls = 0;
@@ -89,26 +92,27 @@ const deps: ClusterEventDependencies = {
   now: () => new Date(),
 };
 
+const deliveryCount = Math.ceil(events / batch);
 console.log(
-  `inventory: ${summary.nodes} nodes, ${pods} pods → ${events} watch events in ${deliveries.length} deliveries of ${batch}, ${concurrency} at a time`,
+  `inventory: ${summary.nodes} nodes, ${summary.pods} pods, ${summary.workloads} workloads → ${events} watch events in ${deliveryCount} deliveries of ${batch}, ${concurrency} at a time`,
 );
 let peakRss = process.memoryUsage().rss;
 const latencies: number[] = [];
 let applied = 0;
-let next = 0;
 let done = 0;
+const deliveries = readDeliveries();
 const started = performance.now();
 const progress = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   const seconds = (performance.now() - started) / 1000;
   process.stderr.write(
-    `\r${done}/${deliveries.length} deliveries, ${Math.round((done * batch) / seconds)} events/s   `,
+    `\r${done}/${deliveryCount} deliveries, ${Math.round((done * batch) / seconds)} events/s   `,
   );
 }, 1000);
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
-    while (next < deliveries.length) {
-      const delivery = deliveries[next++] as string;
+    for (let next = await deliveries.next(); !next.done; next = await deliveries.next()) {
+      const delivery = next.value;
       const begin = performance.now();
       const result = await ingestClusterEvents(parseDelivery(delivery), deps);
       latencies.push(performance.now() - begin);
@@ -123,6 +127,7 @@ const seconds = (performance.now() - started) / 1000;
 peakRss = Math.max(peakRss, process.memoryUsage().rss);
 latencies.sort((a, b) => a - b);
 await emulators.stop();
+await rm(dump, { force: true });
 
 console.log(`applied:            ${applied} of ${events} events`);
 console.log(`elapsed:            ${seconds.toFixed(1)} s`);

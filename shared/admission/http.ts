@@ -4,17 +4,11 @@ import {
   errorResponse,
   HttpError,
   type HttpResponse,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '#shared/http/errors.ts';
-import {
-  bearerToken,
-  decodeBody,
-  type HttpRequest,
-  header,
-  mediaType,
-} from '#shared/http/request.ts';
-import { constantTimeEqual } from '#shared/intake/verify.ts';
+import { decodeBody, type HttpRequest, header, mediaType } from '#shared/http/request.ts';
+import { verifyBearerToken } from '#shared/intake/verify.ts';
+import type { StructuredLog } from '#shared/runtime/log.ts';
 import { answerBudgetMs, type Clock, DeadlineExceededError, withinDeadline } from './deadline.ts';
 import { type AdmissionDecision, decideReview } from './decide.ts';
 import {
@@ -34,11 +28,7 @@ export const MAX_REVIEW_BYTES = 4 * 1024 * 1024;
 
 const MEDIA_TYPE = 'application/json';
 
-export interface AdmissionLogger {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
+export type AdmissionLogger = StructuredLog;
 
 export interface AdmissionDependencies {
   loadConfig(): Promise<Config>;
@@ -66,13 +56,12 @@ async function authorize(
   secrets: SecretResolver,
 ): Promise<void> {
   if (settings.token === undefined) return;
-  const presented = bearerToken(header(request, 'authorization'));
-  if (presented === undefined) {
-    throw new UnauthorizedError('a bearer token is required (admission.token is configured)');
-  }
-  if (!constantTimeEqual(presented, await secrets.resolve(settings.token))) {
-    throw new UnauthorizedError('the bearer token is not valid');
-  }
+  await verifyBearerToken(
+    header(request, 'authorization'),
+    settings.token,
+    secrets,
+    'admission.token',
+  );
 }
 
 function describeError(error: unknown): { name: string; message: string } | string {

@@ -125,8 +125,11 @@ export class DynamoFindingsStore implements FindingsStore {
             UpdateExpression:
               'SET finding = :finding, #status = :open, origin = :origin, lastSeenAt = :at, ' +
               'firstSeenAt = if_not_exists(firstSeenAt, :at) REMOVE closedAt, expiresAt',
-            // Raised by something older than what is stored: the stored state is newer.
-            ConditionExpression: 'attribute_not_exists(pk) OR lastSeenAt <= :at',
+            // Raised by something older than what is stored (a sweep that began before a push closed
+            // the finding, say): the stored state is newer.
+            ConditionExpression:
+              'attribute_not_exists(pk) OR (lastSeenAt <= :at AND ' +
+              '(attribute_not_exists(closedAt) OR closedAt < :at))',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
               ':finding': text,

@@ -6,7 +6,7 @@ import type { DispatchBatchDependencies } from '#shared/prepull/dispatch-batch.t
 import type { WarmSetDependencies } from '#shared/prepull/warm-set-http.ts';
 import { getStringFromEnv } from '#shared/runtime/env.ts';
 import { logger } from './powertools.ts';
-import { registryResolver } from './registry-resolver.ts';
+import { freshRegistryResolver } from './registry-resolver.ts';
 import {
   findingsStore,
   inventory,
@@ -22,7 +22,7 @@ import {
 const now = () => new Date();
 
 export function intakeDependencies(config: Config): IntakeDependencies {
-  const resolver = registryResolver(config);
+  const resolver = freshRegistryResolver(config);
   return {
     config,
     store: stateStore(),
@@ -34,6 +34,7 @@ export function intakeDependencies(config: Config): IntakeDependencies {
       inventory: inventory(),
       findings: findingsStore(),
       resolver,
+      log: logger,
       now,
     }),
     now,

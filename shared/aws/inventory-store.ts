@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type {
   ApplyResult,
@@ -33,6 +34,8 @@ const TOMBSTONE_SECONDS = 24 * 3600;
 const BATCH_WRITE_LIMIT = 25;
 const BATCH_GET_LIMIT = 100;
 const INSTANCE_RETENTION_SECONDS = 7 * 24 * 3600;
+const NODE_GROUP_CACHE_MS = 5 * 60_000;
+const NODE_GROUP_CACHE_ENTRIES = 20_000;
 
 interface StoredItem {
   pk: string;
@@ -41,6 +44,8 @@ interface StoredItem {
   deleted?: boolean;
   facts?: string;
   createdAt?: string;
+  /** Index entries (`pk\nsk`) a write meant to delete when its index write failed: retried on redelivery. */
+  pendingDeletes?: Set<string>;
 }
 
 /** Resource versions compare as numbers; padded so DynamoDB's string comparison agrees. */
@@ -115,8 +120,25 @@ function memberOf(sk: string): { kind: string; namespace: string; name: string }
 
 type IndexEntry = { pk: string; sk: string; node?: string; nodeGroup?: string };
 
-/** Index writes of a batch, last one per key: BatchWriteItem refuses two requests for one key. */
-type IndexWrites = Map<string, { put: IndexEntry } | { delete: { pk: string; sk: string } }>;
+/**
+ * Index writes of a batch, last one per key (BatchWriteItem refuses two requests for one key), each with
+ * the object whose change asked for it.
+ */
+type IndexWrites = Map<
+  string,
+  ({ put: IndexEntry } | { delete: { pk: string; sk: string } }) & {
+    owner: { pk: string; sk: string };
+  }
+>;
+
+function entryId(entry: { pk: string; sk: string }): string {
+  return `${entry.pk}\n${entry.sk}`;
+}
+
+function entryOfId(id: string): { pk: string; sk: string } {
+  const split = id.indexOf('\n');
+  return { pk: id.slice(0, split), sk: id.slice(split + 1) };
+}
 
 /** Objects of a batch applied at once; changes to one object stay in order. */
 const APPLY_CONCURRENCY = 16;
@@ -124,8 +146,11 @@ const APPLY_CONCURRENCY = 16;
 export class DynamoInventory implements Inventory {
   private readonly documents: DynamoDBDocumentClient;
   private readonly tableName: string;
-  /** Node groups of nodes seen by this process: a node never changes its node group. */
-  private readonly nodeGroups = new Map<string, string | null>();
+  /**
+   * Node groups of nodes this process has read or written, briefly: another process may record a node
+   * that was unknown here, and a name can come back on a new node of another group.
+   */
+  private readonly nodeGroups = new Map<string, { group: string | undefined; until: number }>();
 
   constructor(client: DynamoDBClient, tableName: string) {
     this.tableName = tableName;
@@ -160,14 +185,46 @@ export class DynamoInventory implements Inventory {
       }
     };
     await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, groups.length) }, worker));
-    await this.batchWrite(
-      [...writes.values()].map((write) =>
-        'put' in write
-          ? { PutRequest: { Item: write.put } }
-          : { DeleteRequest: { Key: write.delete } },
+    try {
+      await this.batchWrite(
+        [...writes.values()].map((write) =>
+          'put' in write
+            ? { PutRequest: { Item: write.put } }
+            : { DeleteRequest: { Key: write.delete } },
+        ),
+      );
+    } catch (error) {
+      await this.rememberDeletes(writes);
+      throw error;
+    }
+    return results;
+  }
+
+  /**
+   * The objects are written but their index is not: keep the deletions on each object, so that the
+   * redelivery (which finds its objects written already) can still make them.
+   */
+  private async rememberDeletes(writes: IndexWrites): Promise<void> {
+    const byOwner = new Map<string, { owner: { pk: string; sk: string }; ids: Set<string> }>();
+    for (const [id, write] of writes) {
+      if (!('delete' in write)) continue;
+      const ownerId = entryId(write.owner);
+      const group = byOwner.get(ownerId) ?? { owner: write.owner, ids: new Set<string>() };
+      group.ids.add(id);
+      byOwner.set(ownerId, group);
+    }
+    await Promise.allSettled(
+      [...byOwner.values()].map(({ owner, ids }) =>
+        this.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: owner,
+            UpdateExpression: 'ADD pendingDeletes :ids',
+            ExpressionAttributeValues: { ':ids': ids },
+          }),
+        ),
       ),
     );
-    return results;
   }
 
   private async applyOne(change: ObjectChange, writes: IndexWrites): Promise<ApplyResult> {
@@ -198,9 +255,10 @@ export class DynamoInventory implements Inventory {
           ...(rv === undefined
             ? {}
             : {
-                // The deletion's version is the object's last; anything else must be newer.
+                // The deletion's version may equal the object's last; anything else must be newer.
                 ConditionExpression: deleted
-                  ? 'attribute_not_exists(pk) OR attribute_not_exists(rv) OR rv <= :rv'
+                  ? 'attribute_not_exists(pk) OR attribute_not_exists(rv) OR rv < :rv OR ' +
+                    '(rv = :rv AND attribute_not_exists(deleted))'
                   : 'attribute_not_exists(pk) OR attribute_not_exists(rv) OR rv < :rv',
                 ExpressionAttributeValues: { ':rv': rv },
               }),
@@ -213,21 +271,29 @@ export class DynamoInventory implements Inventory {
         new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
       );
       const same = stored.Item?.rv === rv && (stored.Item?.deleted === true) === deleted;
-      if (same && !deleted) {
-        // The write may have been all a failed earlier attempt did: write its index entries again.
-        await this.recordIndex(change, undefined, change.facts, writes);
+      if (same) {
+        // The object may be all a failed earlier attempt wrote: write its index again.
+        await this.recordIndex(
+          change,
+          undefined,
+          deleted ? undefined : change.facts,
+          writes,
+          stored.Item?.pendingDeletes,
+        );
       }
       return { outcome: same ? 'duplicate' : 'stale', previous: undefined };
     }
     const previous = old === undefined ? undefined : objectFromItem(old);
     if (change.kind === 'Node') {
-      this.nodeGroups.set(change.name, deleted ? null : (change.facts?.node?.nodeGroup ?? null));
+      if (deleted) this.nodeGroups.delete(change.name);
+      else this.rememberNodeGroup(change.name, change.facts?.node?.nodeGroup);
     }
     await this.recordIndex(
       change,
       previous?.facts,
       deleted ? undefined : (change.facts as ObjectFacts),
       writes,
+      old?.pendingDeletes,
     );
     return { outcome: 'applied', previous };
   }
@@ -246,7 +312,7 @@ export class DynamoInventory implements Inventory {
         const entry: IndexEntry = { pk: `use#${repository}`, sk: `${version}#${member}` };
         if (node !== undefined) entry.node = node;
         if (nodeGroup !== undefined) entry.nodeGroup = nodeGroup;
-        entries.set(`${entry.pk}\n${entry.sk}`, entry);
+        entries.set(entryId(entry), entry);
       }
     }
     return entries;
@@ -257,16 +323,21 @@ export class DynamoInventory implements Inventory {
     before: ObjectFacts | undefined,
     after: ObjectFacts | undefined,
     writes: IndexWrites,
+    pendingDeletes: Iterable<string> = [],
   ): Promise<void> {
+    const owner = objectKey(change.kind, change.namespace, change.name);
     const old = await this.indexEntries(change, before);
     const next = await this.indexEntries(change, after);
+    for (const id of pendingDeletes) {
+      if (!next.has(id)) writes.set(id, { delete: entryOfId(id), owner });
+    }
     for (const [id, entry] of old) {
-      if (!next.has(id)) writes.set(id, { delete: { pk: entry.pk, sk: entry.sk } });
+      if (!next.has(id)) writes.set(id, { delete: { pk: entry.pk, sk: entry.sk }, owner });
     }
     for (const [id, entry] of next) {
       const was = old.get(id);
       if (was === undefined || was.node !== entry.node || was.nodeGroup !== entry.nodeGroup) {
-        writes.set(id, { put: entry });
+        writes.set(id, { put: entry, owner });
       }
     }
   }
@@ -372,13 +443,19 @@ export class DynamoInventory implements Inventory {
     return objects;
   }
 
+  private rememberNodeGroup(node: string, group: string | undefined): void {
+    if (this.nodeGroups.size >= NODE_GROUP_CACHE_ENTRIES) this.nodeGroups.clear();
+    this.nodeGroups.set(node, { group, until: Date.now() + NODE_GROUP_CACHE_MS });
+  }
+
   async nodeGroupOf(node: string): Promise<string | undefined> {
     const known = this.nodeGroups.get(node);
-    if (known !== undefined) return known ?? undefined;
+    if (known !== undefined && known.until > Date.now()) return known.group;
     const object = await this.object('Node', '', node);
     const group = object?.facts.node?.nodeGroup;
     // Only a stored node is remembered: one not seen yet may still arrive with its group.
-    if (object !== undefined) this.nodeGroups.set(node, group ?? null);
+    if (object !== undefined) this.rememberNodeGroup(node, group);
+    else this.nodeGroups.delete(node);
     return group;
   }
 
@@ -399,32 +476,26 @@ export class DynamoInventory implements Inventory {
     return [...groups].sort();
   }
 
-  async recordInstance(record: InstanceRecord): Promise<boolean> {
-    // A terminated instance stays terminated: a late launch event must not start a warm-up.
-    const condition =
-      record.state === 'terminated'
-        ? 'attribute_not_exists(pk) OR #state <> :terminated'
-        : 'attribute_not_exists(pk)';
+  async recordInstance(record: InstanceRecord): Promise<InstanceRecord['state']> {
+    const key = { pk: `instance#${record.instanceId}`, sk: '-' };
     try {
       await this.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            pk: `instance#${record.instanceId}`,
-            sk: '-',
+            ...key,
             ...record,
             expiresAt: epochSeconds(new Date(record.at)) + INSTANCE_RETENTION_SECONDS,
           },
-          ConditionExpression: condition,
-          ExpressionAttributeNames:
-            record.state === 'terminated' ? { '#state': 'state' } : undefined,
-          ExpressionAttributeValues:
-            record.state === 'terminated' ? { ':terminated': 'terminated' } : undefined,
+          // A terminated instance stays terminated: a late launch event must not start a warm-up.
+          ConditionExpression: 'attribute_not_exists(pk) OR #state <> :terminated',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':terminated': 'terminated' },
         }),
       );
-      return true;
+      return record.state;
     } catch (error) {
-      if (conditionFailed(error)) return false;
+      if (conditionFailed(error)) return 'terminated';
       throw error;
     }
   }

@@ -12,6 +12,7 @@ import { secretResolver } from './services.ts';
 
 const ecrClients = new Map<string, ECRClient>();
 const resolvers = new WeakMap<Config, DigestResolver>();
+const freshResolvers = new WeakMap<Config, DigestResolver>();
 
 function batchGetImage(region: string): BatchGetImage {
   let client = ecrClients.get(region);
@@ -26,15 +27,30 @@ function batchGetImage(region: string): BatchGetImage {
   return (input) => ecr.send(new BatchGetImageCommand(input));
 }
 
+/** Answers reused for registries.cacheSeconds: sweeps, node warm-ups. */
 export function registryResolver(config: Config): DigestResolver {
-  let resolver = resolvers.get(config);
+  return resolverFor(config, resolvers, false);
+}
+
+/** The registry's answer of the moment: pushes, whose tag has just moved. */
+export function freshRegistryResolver(config: Config): DigestResolver {
+  return resolverFor(config, freshResolvers, true);
+}
+
+function resolverFor(
+  config: Config,
+  made: WeakMap<Config, DigestResolver>,
+  fresh: boolean,
+): DigestResolver {
+  let resolver = made.get(config);
   if (resolver === undefined) {
     resolver = createRegistryResolver(config, {
       secrets: secretResolver,
       ecr: batchGetImage,
       now: () => new Date(),
+      fresh,
     });
-    resolvers.set(config, resolver);
+    made.set(config, resolver);
   }
   return resolver;
 }

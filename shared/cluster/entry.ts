@@ -10,17 +10,11 @@ import {
   type HttpResponse,
   jsonResponse,
   NotFoundError,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '#shared/http/errors.ts';
-import {
-  bearerToken,
-  decodeBody,
-  type HttpRequest,
-  header,
-  mediaType,
-} from '#shared/http/request.ts';
-import { constantTimeEqual } from '#shared/intake/verify.ts';
+import { decodeBody, type HttpRequest, header, mediaType } from '#shared/http/request.ts';
+import { verifyBearerToken } from '#shared/intake/verify.ts';
+import type { StructuredLog } from '#shared/runtime/log.ts';
 import {
   type ClusterEvent,
   ClusterEventError,
@@ -41,11 +35,7 @@ import {
 export const MAX_CLUSTER_EVENTS_BODY_BYTES = 6 * 1024 * 1024;
 const MEDIA_TYPES = ['application/json', 'application/x-ndjson', 'application/jsonl'];
 
-export interface ClusterEventsLog {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
+export type ClusterEventsLog = StructuredLog;
 
 export interface ClusterEventsEntryDependencies {
   loadConfig(): Promise<Config>;
@@ -83,11 +73,12 @@ export async function handleClusterEventsRequest(
         'POST /cluster-events is closed: configure clusterEvents.token, or ship events through the queue',
       );
     }
-    const presented = bearerToken(header(request, 'authorization'));
-    if (presented === undefined) throw new UnauthorizedError('a bearer token is required');
-    if (!constantTimeEqual(presented, await deps.secrets.resolve(token))) {
-      throw new UnauthorizedError('the bearer token does not match clusterEvents.token');
-    }
+    await verifyBearerToken(
+      header(request, 'authorization'),
+      token,
+      deps.secrets,
+      'clusterEvents.token',
+    );
     const type = mediaType(request);
     if (type === undefined || !MEDIA_TYPES.includes(type)) {
       throw new UnsupportedMediaTypeError(type, MEDIA_TYPES);

@@ -98,7 +98,18 @@ export function splitDelivery(text: string): unknown[] {
   const record = asRecord(parsed);
   const items = asArray(record?.items);
   if (items !== undefined && typeof record?.kind === 'string' && record.kind.endsWith('List')) {
-    return items.map((item) => ({ type: 'ADDED', object: item }));
+    // The API server leaves kind and apiVersion out of a typed list's items (`PodList`); kubectl adds them.
+    const itemKind = record.kind === 'List' ? undefined : record.kind.slice(0, -'List'.length);
+    return items.map((item) => {
+      const object = asRecord(item);
+      if (object === undefined || itemKind === undefined || typeof object.kind === 'string') {
+        return { type: 'ADDED', object: item };
+      }
+      return {
+        type: 'ADDED',
+        object: { ...object, kind: itemKind, apiVersion: record.apiVersion },
+      };
+    });
   }
   return [parsed];
 }

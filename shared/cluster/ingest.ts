@@ -1,9 +1,9 @@
 import type { MetricPoint } from '#shared/aws/powertools.ts';
 import type { PrepullQueue } from '#shared/aws/prepull-queue.ts';
 import type { Config } from '#shared/config/schema.ts';
-import type { WorkloadRef } from '#shared/drift/model.ts';
+import type { Finding, ImageSiteKind } from '#shared/drift/model.ts';
 import { pullFailureFinding } from '#shared/drift/pull-failures.ts';
-import { parsedImage, tagKey } from '#shared/findings/live-evaluation.ts';
+import { evaluateLive, parsedImage, tagKey } from '#shared/findings/live-evaluation.ts';
 import type { FindingsStore } from '#shared/findings/store.ts';
 import { asString, getPath } from '#shared/kubernetes/object.ts';
 import type { DigestResolver } from '#shared/registry/digest-resolver.ts';
@@ -139,17 +139,15 @@ async function applyWatchEvents(
   for (const [index, result] of results.entries()) {
     summary.watch[result.outcome]++;
     const { event, facts, createdAt } = sources[index] as (typeof sources)[number];
-    if (result.outcome !== 'applied' || event.objectKind !== 'Node' || facts === undefined) {
-      continue;
-    }
+    if (event.objectKind !== 'Node' || facts === undefined) continue;
     const nodeGroup = facts.node?.nodeGroup;
     const created = createdAt === undefined ? Number.NaN : new Date(createdAt).getTime();
-    // First sight of a node that was created moments ago: it is joining its node group.
-    if (
-      result.previous !== undefined ||
-      nodeGroup === undefined ||
-      !(now.getTime() - created <= JOIN_WINDOW_MS)
-    ) {
+    // First sight of a node that was created moments ago: it is joining its node group. A repeat of
+    // that event tries again (the warm-up claim makes it happen once): the first may have failed.
+    const firstSight =
+      (result.outcome === 'applied' && result.previous === undefined) ||
+      result.outcome === 'duplicate';
+    if (!firstSight || nodeGroup === undefined || !(now.getTime() - created <= JOIN_WINDOW_MS)) {
       continue;
     }
     const instanceId = instanceIdOfProviderId(
@@ -168,13 +166,14 @@ async function applyInstanceEvent(
 ): Promise<void> {
   summary.instances++;
   const nodeGroup = nodeGroupOfAutoScalingGroup(deps.config, event.autoScalingGroup);
-  const first = await deps.inventory.recordInstance({
+  const state = await deps.inventory.recordInstance({
     instanceId: event.instanceId,
     nodeGroup,
     state: event.action === 'launch' ? 'launched' : 'terminated',
     at: event.at,
   });
-  if (event.action !== 'launch' || !first || nodeGroup === undefined) return;
+  // A repeated launch tries again (the warm-up claim makes it happen once): the first may have failed.
+  if (state !== 'launched' || nodeGroup === undefined) return;
   summary.nodeJoins.push(
     await warmJoiningNode(
       { nodeGroup, instanceId: event.instanceId, announcedBy: 'instance' },
@@ -183,24 +182,77 @@ async function applyInstanceEvent(
   );
 }
 
-/** The workload a pod belongs to, as the evaluator names it: the top of its owner chain. */
-async function workloadOfPod(
+/** Owner references climbed at most this far (pod → ReplicaSet → Deployment → a custom owner). */
+const OWNER_DEPTH = 4;
+
+/** A stored pod and the owners above it, as the evaluator needs them to name its workload. */
+async function podWithOwners(
   namespace: string,
   name: string,
   inventory: Inventory,
-): Promise<{ workload: WorkloadRef; pod: ObjectFacts | undefined }> {
+): Promise<ObjectFacts[]> {
   const pod = (await inventory.object('Pod', namespace, name))?.facts;
-  let owner = pod?.owner;
-  if (owner === undefined) return { workload: { kind: 'Pod', namespace, name }, pod };
-  const ownerObject = await inventory.object(owner.kind, namespace, owner.name);
-  if (ownerObject?.facts.owner !== undefined) owner = ownerObject.facts.owner;
-  else if (ownerObject === undefined && owner.kind === 'ReplicaSet') {
-    const suffix = `-${pod?.podTemplateHash ?? ''}`;
-    if (pod?.podTemplateHash !== undefined && owner.name.endsWith(suffix)) {
-      owner = { kind: 'Deployment', name: owner.name.slice(0, -suffix.length), uid: undefined };
-    }
+  if (pod === undefined) return [];
+  const chain = [pod];
+  let owner = pod.owner;
+  for (let depth = 0; owner !== undefined && depth < OWNER_DEPTH; depth++) {
+    const object = (await inventory.object(owner.kind, namespace, owner.name))?.facts;
+    if (object === undefined) break;
+    chain.push(object);
+    owner = object.owner;
   }
-  return { workload: { kind: owner.kind, namespace, name: owner.name }, pod };
+  return chain;
+}
+
+/**
+ * PW010/PW011 for a pod's container, judged by the evaluator on the stored pod (so the workload, rule
+ * settings and suppressions are those a sweep applies); a pod not in the inventory stands for itself.
+ */
+async function pullFailureFindings(
+  event: KubeletEvent,
+  container: { kind: ImageSiteKind; name: string },
+  image: string,
+  observed: {
+    reason: 'ErrImageNeverPull' | 'ImagePullBackOff';
+    message: string;
+    failures?: number;
+  },
+  deps: ClusterEventDependencies,
+): Promise<Finding[]> {
+  const { namespace, name } = event.involved;
+  const [pod, ...owners] = await podWithOwners(namespace, name, deps.inventory);
+  if (pod === undefined) {
+    return [
+      pullFailureFinding({
+        workload: { kind: 'Pod', namespace, name },
+        container,
+        image,
+        kind: observed.reason === 'ErrImageNeverPull' ? 'never-pull' : 'pull-failure',
+        message: observed.message,
+        pods: 1,
+        ...(observed.failures === undefined ? {} : { failures: observed.failures }),
+        ...(event.node === undefined ? {} : { nodes: [event.node] }),
+      }),
+    ];
+  }
+  const podImage =
+    pod.sites.find((site) => site.kind === container.kind && site.name === container.name)?.image ??
+    image;
+  const waiting = { ...container, image: podImage, ...observed };
+  const report = evaluateLive(
+    deps.config,
+    [{ ...pod, nodeName: pod.nodeName ?? event.node, waiting: [waiting] }, ...owners],
+    new Map(),
+    { rules: [observed.reason === 'ErrImageNeverPull' ? 'PW010' : 'PW011'] },
+  );
+  return report.findings.map((finding) =>
+    observed.failures === undefined
+      ? finding
+      : {
+          ...finding,
+          evidence: [...finding.evidence, `${observed.failures} failed pulls counted`],
+        },
+  );
 }
 
 async function applyKubeletEvent(
@@ -268,24 +320,15 @@ async function handleKubeletEvent(
   }
   const container = containerOfFieldPath(event.involved.fieldPath ?? '');
   if (container === undefined || image === undefined) return;
-  const { workload, pod } = await workloadOfPod(
-    event.involved.namespace,
-    event.involved.name,
-    deps.inventory,
-  );
-  const podImage =
-    pod?.sites.find((site) => site.kind === container.kind && site.name === container.name)
-      ?.image ?? image;
-  const base = {
-    workload,
-    container,
-    image: podImage,
-    pods: 1,
-    ...(event.node === undefined ? {} : { nodes: [event.node] }),
-  };
   if (kind.kind === 'never-pull') {
     summary.findings += await deps.findings.raise(
-      [pullFailureFinding({ ...base, kind: 'never-pull', message: event.message })],
+      await pullFailureFindings(
+        event,
+        container,
+        image,
+        { reason: 'ErrImageNeverPull', message: event.message },
+        deps,
+      ),
       'event',
       deps.now(),
     );
@@ -302,14 +345,13 @@ async function handleKubeletEvent(
   const failures = Math.max(counted.failures, event.count);
   if (failures < deps.config.clusterEvents.pullFailureThreshold) return;
   summary.findings += await deps.findings.raise(
-    [
-      pullFailureFinding({
-        ...base,
-        kind: 'pull-failure',
-        message: named ? event.message : counted.message,
-        failures,
-      }),
-    ],
+    await pullFailureFindings(
+      event,
+      container,
+      image,
+      { reason: 'ImagePullBackOff', message: named ? event.message : counted.message, failures },
+      deps,
+    ),
     'event',
     deps.now(),
   );

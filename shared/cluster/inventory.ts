@@ -58,8 +58,11 @@ export interface Inventory extends InventoryQuery {
     tag: string;
   }): Promise<InventoryObject[]>;
   nodeGroupOf(node: string): Promise<string | undefined>;
-  /** Records an EC2 instance's launch or termination; false when it was recorded already (or a later state). */
-  recordInstance(record: InstanceRecord): Promise<boolean>;
+  /**
+   * Records an EC2 instance's launch or termination, and answers the instance's state afterwards: a
+   * launch reported after the termination leaves it `terminated`.
+   */
+  recordInstance(record: InstanceRecord): Promise<InstanceRecord['state']>;
   /** Every object kept, for a sweep. */
   allObjects(): AsyncIterable<InventoryObject>;
 }

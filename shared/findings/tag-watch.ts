@@ -7,6 +7,7 @@ import {
   type ResolvedDigest,
 } from '#shared/registry/digest-resolver.ts';
 import { isImageManifestMediaType } from '#shared/registry/manifest.ts';
+import type { StructuredLog } from '#shared/runtime/log.ts';
 import { evaluateLive, parsedImage, tagKey } from './live-evaluation.ts';
 import { findingId } from './model.ts';
 import type { FindingsStore } from './store.ts';
@@ -18,7 +19,9 @@ export interface TagWatchDependencies {
   config: Config;
   inventory: Pick<Inventory, 'objectsUsingTag'>;
   findings: FindingsStore;
+  /** Asked at push time, without a cache: the tag has just moved. */
   resolver: DigestResolver;
+  log: Pick<StructuredLog, 'info' | 'error'>;
   now: () => Date;
 }
 
@@ -35,7 +38,20 @@ export function tagWatch(deps: TagWatchDependencies): TagWatch & {
 } {
   const watch: TagWatch & { lastOutcome?: TagWatchOutcome } = {
     async tagPushed(push) {
-      watch.lastOutcome = await evaluatePushedTag(push, deps);
+      const tag = `${push.registry}/${push.repository}:${push.tag}`;
+      try {
+        watch.lastOutcome = await evaluatePushedTag(push, deps);
+        if (watch.lastOutcome.objects > 0) {
+          deps.log.info('pushed tag evaluated', { tag, ...watch.lastOutcome });
+        }
+      } catch (error) {
+        // The next sweep judges these workloads again.
+        deps.log.error('pushed tag not evaluated', {
+          tag,
+          error:
+            error instanceof Error ? { name: error.name, message: error.message } : String(error),
+        });
+      }
     },
   };
   return watch;
@@ -50,7 +66,8 @@ export async function evaluatePushedTag(
   const key = `${push.registry}/${push.repository}:${push.tag}`;
   let served: ResolvedDigest;
   try {
-    // The index's platform manifests are needed: pods may report one of them.
+    // The index's platform manifests are needed (pods may report one of them), and a push that came
+    // after this one may have moved the tag again: the registry's answer of now is the truth.
     served = await deps.resolver.resolve(push.registry, push.repository, push.tag);
   } catch (error) {
     if (!(error instanceof DigestResolutionError)) throw error;

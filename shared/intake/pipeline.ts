@@ -16,7 +16,10 @@ import {
 // when the sender has none), the tag's state records whether it moved, and one request per selected
 // node group goes to the FIFO queue.
 
-/** Told about every push that moves a tag, to re-evaluate the workloads that use it (PW009). */
+/**
+ * Told about every push of a tag, to re-evaluate the workloads that use it (PW009). It reports its own
+ * failures: a push is not refused because the workloads could not be judged.
+ */
 export interface TagWatch {
   tagPushed(push: {
     registry: string;
@@ -143,9 +146,14 @@ function processPush(
     const pinned = { ...event, digest, ...(mediaType === undefined ? {} : { mediaType }) };
     const pinnedImage = imageReferenceOf(pinned);
     // Another sender (or a redelivery with a new id) reporting the same push within the window.
-    return once(`content#${pinnedImage}`, pinnedImage, deps, () =>
-      planAndQueue(pinned, deps, summary),
-    );
+    return once(`content#${pinnedImage}`, pinnedImage, deps, async () => {
+      const outcome = await planAndQueue(pinned, deps, summary);
+      // After the requests are queued: judging the workloads must not hold up their pre-pulls.
+      if (pinned.tag !== undefined && outcome.status !== 'stale') {
+        await deps.tagWatch?.tagPushed({ ...pinned, tag: pinned.tag });
+      }
+      return outcome;
+    });
   });
 }
 
@@ -171,9 +179,6 @@ async function planAndQueue(
     ...(tagState === undefined ? {} : { tagMoved: tagState.tagMoved }),
     ...(tagState?.previousDigest === undefined ? {} : { previousDigest: tagState.previousDigest }),
   };
-  if (push.tag !== undefined) {
-    await deps.tagWatch?.tagPushed({ ...push, tag: push.tag });
-  }
   const plan = await planPrepull(push, deps.config, deps.inventory);
   if (plan.targets.length === 0) {
     return {

@@ -7,7 +7,7 @@ import {
   jwtVerify,
 } from 'jose';
 import type { WebhookSourceSettings } from '#shared/config/schema.ts';
-import type { SecretResolver } from '#shared/config/secret-ref.ts';
+import type { SecretRef, SecretResolver } from '#shared/config/secret-ref.ts';
 import { UnauthorizedError } from '#shared/http/errors.ts';
 import { bearerToken } from '#shared/http/request.ts';
 
@@ -23,6 +23,22 @@ export function constantTimeEqual(received: string, expected: string): boolean {
 
 export function hmacSha256Hex(secret: string, body: Uint8Array): string {
   return createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/** `Authorization: Bearer <token>` must carry the secret `setting` names (for the error message). */
+export async function verifyBearerToken(
+  authorization: string | undefined,
+  expected: SecretRef,
+  secrets: SecretResolver,
+  setting: string,
+): Promise<void> {
+  const presented = bearerToken(authorization);
+  if (presented === undefined) {
+    throw new UnauthorizedError(`a bearer token is required (${setting} is configured)`);
+  }
+  if (!constantTimeEqual(presented, await secrets.resolve(expected))) {
+    throw new UnauthorizedError(`the bearer token does not match ${setting}`);
+  }
 }
 
 /** A shared secret sent verbatim in a header. */

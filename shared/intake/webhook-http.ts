@@ -9,6 +9,7 @@ import {
   UnsupportedMediaTypeError,
 } from '#shared/http/errors.ts';
 import { decodeBody, type HttpRequest, lowerCaseHeaders, mediaType } from '#shared/http/request.ts';
+import type { StructuredLog } from '#shared/runtime/log.ts';
 import { WEBHOOK_SOURCES, type WebhookSource } from './model.ts';
 import { type IntakeDependencies, type IntakeSummary, processEvents } from './pipeline.ts';
 import { SOURCE_ADAPTERS } from './sources/index.ts';
@@ -19,11 +20,7 @@ import type { WebhookRequest } from './sources/source.ts';
 
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 
-export interface WebhookLogger {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
+export type WebhookLogger = StructuredLog;
 
 export interface WebhookDependencies {
   loadConfig(): Promise<Config>;

@@ -5,14 +5,17 @@ import { type DigestResolver, HttpDigestResolver } from './digest-resolver.ts';
 import { EcrDigestResolver, type EcrImagesOfRegion } from './ecr-resolver.ts';
 import { RoutingResolver } from './routing-resolver.ts';
 
-// The resolver drift comparison uses: ECR or the Distribution API by host, index children always
-// listed, answers reused for registries.cacheSeconds.
+// The resolvers pullwarden uses: ECR or the Distribution API by host, index children always listed.
+// The sweep and node warm-ups reuse answers for registries.cacheSeconds; a push is judged against the
+// registry's answer of that moment (`fresh`), since the tag has just moved.
 
 export interface RegistryResolverDependencies {
   secrets: SecretResolver;
   /** BatchGetImage of a region. */
   ecr: EcrImagesOfRegion;
   now: () => Date;
+  /** Ask the registry every time, whatever registries.cacheSeconds says. */
+  fresh?: boolean;
 }
 
 export function createRegistryResolver(
@@ -23,6 +26,7 @@ export function createRegistryResolver(
     http: new HttpDigestResolver(config, dependencies.secrets, { readIndexChildren: true }),
     ecr: new EcrDigestResolver(dependencies.ecr),
   });
+  if (dependencies.fresh === true) return routing;
   return new CachingResolver(routing, {
     ttlSeconds: config.registries.cacheSeconds,
     now: dependencies.now,

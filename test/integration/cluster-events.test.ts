@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { DynamoStateStore } from '#shared/aws/dynamo-state-store.ts';
 import { DynamoFindingsStore } from '#shared/aws/findings-store.ts';
@@ -16,7 +17,12 @@ import { parseDelivery } from '#shared/cluster/events.ts';
 import { type ClusterEventDependencies, ingestClusterEvents } from '#shared/cluster/ingest.ts';
 import { type Config, configSchema } from '#shared/config/schema.ts';
 import { environmentSecretResolver } from '#shared/config/secret-ref.ts';
-import { type Emulators, startEmulators } from '#shared/local/emulators.ts';
+import {
+  type Emulators,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  startEmulators,
+} from '#shared/local/emulators.ts';
 import { provision } from '#shared/local/provision.ts';
 import type { PrepullMessage } from '#shared/prepull/message.ts';
 import { DigestResolutionError, type DigestResolver } from '#shared/registry/digest-resolver.ts';
@@ -67,6 +73,7 @@ describe('cluster events on the emulators', () => {
   let store: DynamoStateStore;
   let findings: DynamoFindingsStore;
   let queued: PrepullMessage[];
+  let table: string;
 
   before(async () => {
     emulators = await startEmulators();
@@ -82,7 +89,7 @@ describe('cluster events on the emulators', () => {
       { 'self:service': 'pw', 'sls:stage': `c${stage}` },
       emulators,
     );
-    const table = resources.tables.StateTable as string;
+    table = resources.tables.StateTable as string;
     inventory = new DynamoInventory(emulators.dynamo, table);
     store = new DynamoStateStore(emulators.dynamo, table);
     findings = new DynamoFindingsStore(emulators.dynamo, table);
@@ -161,6 +168,96 @@ describe('cluster events on the emulators', () => {
       }),
       [],
     );
+  });
+
+  test('an index write that failed is completed by the redelivery, for changes and deletions', async () => {
+    // The same table through a client whose BatchWriteItem fails while `failing` is set.
+    let failing = false;
+    const client = new DynamoDBClient({
+      endpoint: emulators.dynamoEndpoint,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (failing && context.commandName === 'BatchWriteItemCommand') {
+          throw Object.assign(new Error('throttled'), { name: 'ThrottlingException' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failBatchWrites' },
+    );
+    deps.inventory = new DynamoInventory(client, table);
+    const apiPod = (image: string, resourceVersion: string) =>
+      deploymentPod('shop', 'api', 1, {
+        nodeName: 'ip-10-0-1-17',
+        containers: [{ name: 'api', image }],
+        resourceVersion,
+      });
+    const usersOf = async (tag: string) =>
+      (
+        await inventory.objectsUsingTag({
+          registry: 'registry.example.com',
+          repository: 'team/api',
+          tag,
+        })
+      ).map((object) => object.name);
+    await apply(
+      watch('ADDED', node('ip-10-0-1-17', 'general')),
+      watch('ADDED', apiPod(`${API}:1.0`, '10')),
+    );
+    assert.deepEqual(await usersOf('1.0'), ['api-7d4b9c8f6d-xxxx1']);
+
+    const moved = watch('MODIFIED', apiPod(`${API}:2.0`, '11'));
+    failing = true;
+    await assert.rejects(apply(moved), /throttled/);
+    failing = false;
+    const redelivered = await apply(moved);
+    assert.deepEqual(redelivered.watch, { applied: 0, stale: 0, duplicate: 1 });
+    assert.deepEqual(await usersOf('1.0'), [], 'the entry of the old image is gone');
+    assert.deepEqual(await usersOf('2.0'), ['api-7d4b9c8f6d-xxxx1']);
+
+    const gone = watch('DELETED', apiPod(`${API}:2.0`, '12'));
+    failing = true;
+    await assert.rejects(apply(gone), /throttled/);
+    failing = false;
+    assert.deepEqual((await apply(gone)).watch, { applied: 0, stale: 0, duplicate: 1 });
+    assert.deepEqual(await usersOf('2.0'), []);
+    assert.deepEqual(await inventory.nodeGroupsRunning(API), []);
+    client.destroy();
+  });
+
+  test('a node warm-up that failed is done by the redelivery', async () => {
+    await store.putWarmSetEntry('general', {
+      registry: 'registry.example.com',
+      repository: 'team/api',
+      digest: DIGEST_A,
+      reason: 'push',
+      selectedBy: 'x',
+      firstRequestedAt: '2026-11-19T10:00:00.000Z',
+      lastRequestedAt: '2026-11-19T10:00:00.000Z',
+    });
+    const send = deps.queue.send;
+    deps.queue = {
+      send: async () => {
+        throw new Error('queue unavailable');
+      },
+    };
+    const joining = watch(
+      'ADDED',
+      node('ip-10-0-5-5', 'general', { createdAt: '2026-11-20T09:05:00Z' }),
+    );
+    await assert.rejects(apply(joining), /queue unavailable/);
+    deps.queue = { send };
+    const again = await apply(joining);
+    assert.deepEqual(again.watch, { applied: 0, stale: 0, duplicate: 1 });
+    assert.deepEqual(
+      again.nodeJoins.map((join) => join.status),
+      ['queued'],
+    );
+    assert.equal(queued.length, 1);
+    assert.equal((await apply(joining)).nodeJoins[0]?.status, 'duplicate');
+    assert.equal(queued.length, 1);
   });
 
   test('a pod seen before its node gets its node group once the node arrives', async () => {

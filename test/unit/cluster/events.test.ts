@@ -36,6 +36,13 @@ test('deliveries: one value, an array, a List, or newline-delimited JSON', () =>
     ['ADDED', 'ADDED'],
   );
   assert.equal(splitDelivery(`${JSON.stringify(one)}\n\n${JSON.stringify(one)}\n`).length, 2);
+  // The API server leaves kind and apiVersion out of a typed list's items.
+  const { kind: _kind, apiVersion: _apiVersion, ...bare } = POD;
+  const [typed] = parseDelivery(
+    JSON.stringify({ apiVersion: 'v1', kind: 'PodList', items: [bare] }),
+  );
+  assert.equal(typed?.kind, 'watch');
+  assert.equal(typed?.kind === 'watch' ? typed.objectKind : undefined, 'Pod');
   assert.throws(() => splitDelivery('  '), /empty/);
   assert.throws(() => splitDelivery('{"type":'), /not JSON/);
   assert.throws(() => splitDelivery(`${JSON.stringify(one)}\n{oops`), /line 2 of the delivery/);
