@@ -7,6 +7,7 @@ import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import type { Config } from '#shared/config/schema.ts';
 import {
+  effectiveTag,
   type ImageReference,
   ImageReferenceError,
   parseImageReference,
@@ -319,7 +320,7 @@ export async function planCommand(args: readonly string[], io: CommandIo): Promi
   };
 
   // A push names a tag, or a digest alone; `docker push host/app` pushes `latest`.
-  const tag = reference.tag ?? (reference.digest === undefined ? 'latest' : undefined);
+  const tag = effectiveTag(reference);
   const push = {
     registry: reference.registry,
     repository: reference.repository,

@@ -9,6 +9,7 @@ import {
 } from '#shared/findings/model.ts';
 import { matchesFilter } from '#shared/findings/report.ts';
 import type { FindingsStore } from '#shared/findings/store.ts';
+import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
 import { conditionFailed, epochSeconds } from './dynamo.ts';
 
 // Findings in the state table: partition `findings`, sort key `<namespace>/<id>`, so one namespace is
@@ -40,14 +41,6 @@ function fromItem(item: FindingItem): StoredFinding {
     lastSeenAt: item.lastSeenAt,
     ...(item.closedAt === undefined ? {} : { closedAt: item.closedAt }),
   };
-}
-
-async function inParallel<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, items.length) }, worker));
 }
 
 export class DynamoFindingsStore implements FindingsStore {
@@ -105,7 +98,7 @@ export class DynamoFindingsStore implements FindingsStore {
     const at = now.toISOString();
     const refreshBefore = new Date(now.getTime() - REFRESH_SECONDS * 1000).toISOString();
     let written = 0;
-    await inParallel(findings, async (finding) => {
+    await forEachConcurrently(findings, WRITE_CONCURRENCY, async (finding) => {
       const id = findingId(finding);
       const text = JSON.stringify(finding);
       const stored = open.get(id);
@@ -155,7 +148,7 @@ export class DynamoFindingsStore implements FindingsStore {
     let closed = 0;
     if (findings.length === 0) return 0;
     const expiresAt = epochSeconds(now) + (await this.retainClosedDays()) * 24 * 3600;
-    await inParallel(findings, async (finding) => {
+    await forEachConcurrently(findings, WRITE_CONCURRENCY, async (finding) => {
       try {
         await this.documents.send(
           new UpdateCommand({

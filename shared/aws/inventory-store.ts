@@ -15,7 +15,8 @@ import type {
   InventoryObject,
   ObjectChange,
 } from '#shared/cluster/inventory.ts';
-import { tryParseImageReference } from '#shared/image/reference.ts';
+import { effectiveTag, tryParseImageReference } from '#shared/image/reference.ts';
+import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
 import type { ObjectFacts } from '#shared/workload/extract.ts';
 import { conditionFailed, epochSeconds } from './dynamo.ts';
 
@@ -53,6 +54,22 @@ function versionKey(resourceVersion: string | undefined): string | undefined {
   return resourceVersion !== undefined && /^\d{1,30}$/.test(resourceVersion)
     ? resourceVersion.padStart(30, '0')
     : undefined;
+}
+
+/** Sends a batch, then what DynamoDB left unprocessed, backing off, a bounded number of times. */
+async function untilProcessed<T>(
+  batch: T[],
+  what: string,
+  send: (pending: T[]) => Promise<T[]>,
+): Promise<void> {
+  let pending = batch;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    pending = await send(pending);
+    if (pending.length > 0) {
+      if (attempt >= 8) throw new Error(`DynamoDB left ${what} unprocessed`);
+      await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+    }
+  }
 }
 
 function shardOf(key: string): number {
@@ -104,7 +121,7 @@ function imagesUsed(facts: ObjectFacts): Map<string, Set<string>> {
     const reference = tryParseImageReference(site.image);
     if (reference instanceof Error) continue;
     const version =
-      reference.digest === undefined ? `:${reference.tag ?? 'latest'}` : `@${reference.digest}`;
+      reference.digest === undefined ? `:${effectiveTag(reference)}` : `@${reference.digest}`;
     const versions = used.get(reference.name) ?? new Set<string>();
     versions.add(version);
     used.set(reference.name, versions);
@@ -175,16 +192,11 @@ export class DynamoInventory implements Inventory {
       byObject.set(key, [...(byObject.get(key) ?? []), index]);
     });
     const writes: IndexWrites = new Map();
-    const groups = [...byObject.values()];
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) {
-        for (const index of groups[next++] as number[]) {
-          results[index] = await this.applyOne(changes[index] as ObjectChange, writes);
-        }
+    await forEachConcurrently([...byObject.values()], APPLY_CONCURRENCY, async (indexes) => {
+      for (const index of indexes) {
+        results[index] = await this.applyOne(changes[index] as ObjectChange, writes);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(APPLY_CONCURRENCY, groups.length) }, worker));
+    });
     try {
       await this.batchWrite(
         [...writes.values()].map((write) =>
@@ -348,19 +360,14 @@ export class DynamoInventory implements Inventory {
       chunks.push(requests.slice(start, start + BATCH_WRITE_LIMIT));
     }
     await Promise.all(
-      chunks.map(async (chunk) => {
-        let pending = chunk;
-        for (let attempt = 0; pending.length > 0; attempt++) {
+      chunks.map((chunk) =>
+        untilProcessed(chunk, 'index writes', async (pending) => {
           const result = await this.send<{
             UnprocessedItems?: Record<string, Record<string, unknown>[]>;
           }>(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }));
-          pending = result.UnprocessedItems?.[this.tableName] ?? [];
-          if (pending.length > 0) {
-            if (attempt >= 8) throw new Error('DynamoDB left index writes unprocessed');
-            await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
-          }
-        }
-      }),
+          return result.UnprocessedItems?.[this.tableName] ?? [];
+        }),
+      ),
     );
   }
 
@@ -419,26 +426,18 @@ export class DynamoInventory implements Inventory {
     });
     const objects: InventoryObject[] = [];
     for (let start = 0; start < keys.length; start += BATCH_GET_LIMIT) {
-      let pending: Record<string, unknown>[] = keys.slice(start, start + BATCH_GET_LIMIT);
-      for (let attempt = 0; pending.length > 0; attempt++) {
+      const batch: Record<string, unknown>[] = keys.slice(start, start + BATCH_GET_LIMIT);
+      await untilProcessed(batch, 'inventory reads', async (pending) => {
         const result = await this.send<{
           Responses?: Record<string, StoredItem[]>;
           UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }>;
-        }>(
-          new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: pending } },
-          }),
-        );
+        }>(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending } } }));
         for (const item of result.Responses?.[this.tableName] ?? []) {
           const object = objectFromItem(item);
           if (object !== undefined) objects.push(object);
         }
-        pending = result.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-        if (pending.length > 0) {
-          if (attempt >= 8) throw new Error('DynamoDB left inventory reads unprocessed');
-          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
-        }
-      }
+        return result.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      });
     }
     return objects;
   }

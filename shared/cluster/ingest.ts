@@ -412,7 +412,7 @@ class PullMetrics {
     const held = await keys;
     return reference.digest !== undefined
       ? held.has(`${reference.name}@${reference.digest}`)
-      : held.has(`${reference.name}:${reference.tag ?? 'latest'}`);
+      : held.has(tagKey(reference) as string);
   }
 
   points(): MetricPoint[] {

@@ -1,6 +1,6 @@
 import type { PrepullQueue } from '#shared/aws/prepull-queue.ts';
 import { ALL_NODE_GROUPS, type Config } from '#shared/config/schema.ts';
-import { tryParseImageReference } from '#shared/image/reference.ts';
+import { effectiveTag, tryParseImageReference } from '#shared/image/reference.ts';
 import { PREPULL_SCHEMA, type PrepullMessage } from '#shared/prepull/message.ts';
 import { DigestResolutionError, type DigestResolver } from '#shared/registry/digest-resolver.ts';
 import type { StateStore } from '#shared/state/store.ts';
@@ -133,7 +133,7 @@ async function joinMessages(
         const resolved = await deps.resolver.resolve(
           reference.registry,
           reference.repository,
-          reference.tag ?? 'latest',
+          effectiveTag(reference) as string,
         );
         digest = resolved.digest;
         mediaType = resolved.mediaType;

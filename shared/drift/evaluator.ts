@@ -309,9 +309,8 @@ export class DriftEvaluator {
       }
       for (const [key, imageIds] of workload.running) {
         const [kind, name, image] = key.split(SEP) as [ImageSite['kind'], string, string];
-        const location = [...workload.sites.values()].find(
-          ({ site }) => site.kind === kind && site.name === name && site.image === image,
-        )?.site.location;
+        const declared = declaredSite(workload.sites, kind, name, image);
+        const location = declared?.location;
         const skew = detectReplicaSkew({
           workload: workload.ref,
           container: { kind, name, image },
@@ -324,9 +323,6 @@ export class DriftEvaluator {
         const served = this.options.served?.(image);
         if (served !== undefined) {
           const reference = this.reference(image);
-          const declared = [...workload.sites.values()].find(
-            ({ site }) => site.kind === kind && site.name === name && site.image === image,
-          )?.site;
           const moved = detectTagMoved({
             workload: workload.ref,
             container: { kind, name, image },
@@ -340,10 +336,12 @@ export class DriftEvaluator {
         }
       }
       for (const group of workload.waiting.values()) {
-        const location = [...workload.sites.values()].find(
-          ({ site }) =>
-            site.kind === group.kind && site.name === group.name && site.image === group.image,
-        )?.site.location;
+        const location = declaredSite(
+          workload.sites,
+          group.kind,
+          group.name,
+          group.image,
+        )?.location;
         raw.push(
           pullFailureFinding({
             workload: workload.ref,
@@ -454,6 +452,19 @@ export class DriftEvaluator {
     }
     return undefined;
   }
+}
+
+/** The workload's site for a container and image, as its pods or template declare it. */
+function declaredSite(
+  sites: ReadonlyMap<string, MergedSite>,
+  kind: ImageSite['kind'],
+  name: string,
+  image: string,
+): ImageSite | undefined {
+  for (const { site } of sites.values()) {
+    if (site.kind === kind && site.name === name && site.image === image) return site;
+  }
+  return undefined;
 }
 
 function mergeSite(target: Map<string, MergedSite>, site: ImageSite, own: boolean): void {

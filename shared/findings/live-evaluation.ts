@@ -1,22 +1,29 @@
 import type { Config } from '#shared/config/schema.ts';
 import { DriftEvaluator, type EvaluationOptions } from '#shared/drift/evaluator.ts';
 import type { DriftReport } from '#shared/drift/model.ts';
-import { type ImageReference, tryParseImageReference } from '#shared/image/reference.ts';
+import {
+  effectiveTag,
+  type ImageReference,
+  tryParseImageReference,
+} from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import {
   DigestResolutionError,
   type DigestResolver,
   type ResolvedDigest,
 } from '#shared/registry/digest-resolver.ts';
+import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
 import type { ObjectFacts } from '#shared/workload/extract.ts';
 
 // Evaluating objects from the inventory: the same evaluator as `pullwarden drift`, plus the registry's
 // current answer for every tag that pods run from their node cache (PW009).
 
 /** `registry/repository:tag` of a reference without a digest; undefined for pinned references. */
-export function tagKey(reference: ImageReference): string | undefined {
+export function tagKey(
+  reference: Pick<ImageReference, 'name' | 'tag' | 'digest'>,
+): string | undefined {
   return reference.digest === undefined
-    ? `${reference.name}:${reference.tag ?? 'latest'}`
+    ? `${reference.name}:${effectiveTag(reference)}`
     : undefined;
 }
 
@@ -64,26 +71,21 @@ export async function resolveTags(
 ): Promise<ResolvedTags> {
   const served = new Map<string, ResolvedDigest>();
   const unresolved = new Map<string, string>();
-  const queue = [...tags];
-  const worker = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      const [key, reference] = next;
-      try {
-        served.set(
-          key,
-          await resolver.resolve(
-            reference.registry,
-            reference.repository,
-            reference.tag ?? 'latest',
-          ),
-        );
-      } catch (error) {
-        if (!(error instanceof DigestResolutionError)) throw error;
-        unresolved.set(key, error.message);
-      }
+  await forEachConcurrently([...tags], concurrency, async ([key, reference]) => {
+    try {
+      served.set(
+        key,
+        await resolver.resolve(
+          reference.registry,
+          reference.repository,
+          effectiveTag(reference) as string,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof DigestResolutionError)) throw error;
+      unresolved.set(key, error.message);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+  });
   return { served, unresolved };
 }
 

@@ -405,6 +405,13 @@ export function isCanonicalImageReference(input: string): boolean {
   return !(parsed instanceof Error) && parsed.canonical === input;
 }
 
+/** The tag a reference resolves: as written, or `latest` when it names neither tag nor digest. */
+export function effectiveTag(
+  reference: Pick<ImageReference, 'tag' | 'digest'>,
+): string | undefined {
+  return reference.tag ?? (reference.digest === undefined ? 'latest' : undefined);
+}
+
 export function isDockerHub(reference: Pick<ImageReference, 'registry'>): boolean {
   return reference.registry === DOCKER_HUB;
 }

@@ -1,6 +1,6 @@
 import type { PullPolicy } from '#shared/drift/model.ts';
 import { PULL_POLICIES } from '#shared/drift/model.ts';
-import type { ImageReference } from '#shared/image/reference.ts';
+import { effectiveTag, type ImageReference } from '#shared/image/reference.ts';
 
 /**
  * The policy the API server fills in when `imagePullPolicy` is omitted (SetDefaults_Container): the tag
@@ -8,8 +8,7 @@ import type { ImageReference } from '#shared/image/reference.ts';
  * `app:latest@sha256:…` therefore defaults to `Always`, `app@sha256:…` to `IfNotPresent`.
  */
 export function defaultPullPolicy(image: Pick<ImageReference, 'tag' | 'digest'>): PullPolicy {
-  const tag = image.tag ?? (image.digest === undefined ? 'latest' : undefined);
-  return tag === 'latest' ? 'Always' : 'IfNotPresent';
+  return effectiveTag(image) === 'latest' ? 'Always' : 'IfNotPresent';
 }
 
 /** `:latest`, or no tag and no digest: what PW001 flags. */

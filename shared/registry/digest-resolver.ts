@@ -159,6 +159,28 @@ async function readCapped(response: Response, limit: number): Promise<Uint8Array
   return Buffer.concat(chunks);
 }
 
+/** The answer for a manifest the registry served: its digest, media type and, for an index, children. */
+export function resolvedFromManifest(
+  subject: string,
+  digest: string,
+  body: string | Uint8Array,
+  mediaType: string | undefined,
+): ResolvedDigest {
+  try {
+    const parsed = parseManifest(body, mediaType);
+    return {
+      digest,
+      mediaType: parsed.mediaType,
+      ...(parsed.manifests === undefined ? {} : { manifests: parsed.manifests }),
+    };
+  } catch (error) {
+    if (error instanceof MalformedManifestError) {
+      throw new DigestResolutionError(`${subject}: ${error.message}`, 'registry', { cause: error });
+    }
+    throw error;
+  }
+}
+
 export class HttpDigestResolver implements DigestResolver {
   private readonly config: Config;
   private readonly secrets: SecretResolver;
@@ -225,40 +247,36 @@ export class HttpDigestResolver implements DigestResolver {
     // requests cannot pair one manifest's digest with another's children.
     const get = await send(manifestUrl(namedDigest ?? encodeURIComponent(tag)), 'GET');
     if (!get.ok) throw await this.failure(get, registry, subject);
-    try {
-      const bytes = await this.readManifest(get, registry);
-      const served = namedDigest ?? validDigest(get.headers.get('docker-content-digest'));
-      if (served !== undefined && !bytesMatchDigest(bytes, served)) {
-        throw new DigestResolutionError(
-          `${subject}: the manifest the registry served does not hash to ${served}`,
-          'registry',
-        );
-      }
-      const parsed = parseManifest(
-        bytes,
-        bareMediaType(get.headers.get('content-type')) ?? headMediaType,
+    const bytes = await this.readManifest(get, registry, subject);
+    const served = namedDigest ?? validDigest(get.headers.get('docker-content-digest'));
+    if (served !== undefined && !bytesMatchDigest(bytes, served)) {
+      throw new DigestResolutionError(
+        `${subject}: the manifest the registry served does not hash to ${served}`,
+        'registry',
       );
-      return {
-        // Without the header, the digest is the hash of the manifest bytes as served.
-        digest: served ?? sha256Digest(bytes),
-        mediaType: parsed.mediaType,
-        ...(parsed.manifests === undefined ? {} : { manifests: parsed.manifests }),
-      };
+    }
+    // Without the header, the digest is the hash of the manifest bytes as served.
+    return resolvedFromManifest(
+      subject,
+      served ?? sha256Digest(bytes),
+      bytes,
+      bareMediaType(get.headers.get('content-type')) ?? headMediaType,
+    );
+  }
+
+  private async readManifest(
+    response: Response,
+    registry: string,
+    subject: string,
+  ): Promise<Uint8Array> {
+    try {
+      return await readCapped(response, this.maxManifestBytes);
     } catch (error) {
       if (error instanceof MalformedManifestError) {
         throw new DigestResolutionError(`${subject}: ${error.message}`, 'registry', {
           cause: error,
         });
       }
-      throw error;
-    }
-  }
-
-  private async readManifest(response: Response, registry: string): Promise<Uint8Array> {
-    try {
-      return await readCapped(response, this.maxManifestBytes);
-    } catch (error) {
-      if (error instanceof MalformedManifestError) throw error;
       throw new DigestResolutionError(
         `the connection to ${registry} failed while reading a manifest: ${failureReason(error)}`,
         'network',

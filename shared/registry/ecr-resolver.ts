@@ -4,14 +4,9 @@ import {
   DigestResolutionError,
   type DigestResolver,
   type ResolvedDigest,
+  resolvedFromManifest,
 } from './digest-resolver.ts';
-import {
-  bareMediaType,
-  MANIFEST_MEDIA_TYPES,
-  MalformedManifestError,
-  parseManifest,
-  validDigest,
-} from './manifest.ts';
+import { bareMediaType, MANIFEST_MEDIA_TYPES, validDigest } from './manifest.ts';
 
 // Resolves tags of private ECR registries with the ECR API's BatchGetImage, under the caller's IAM
 // identity: no registry token to mint, and one call returns the digest, the media type and the manifest
@@ -141,24 +136,12 @@ export class EcrDigestResolver implements DigestResolver {
     if (image.imageManifest === undefined) {
       return { digest, mediaType: bareMediaType(image.imageManifestMediaType) };
     }
-    try {
-      // ECR names the digest from its own index of the stored manifest, so it is taken as given.
-      const parsed = parseManifest(
-        image.imageManifest,
-        bareMediaType(image.imageManifestMediaType),
-      );
-      return {
-        digest,
-        mediaType: parsed.mediaType,
-        ...(parsed.manifests === undefined ? {} : { manifests: parsed.manifests }),
-      };
-    } catch (error) {
-      if (error instanceof MalformedManifestError) {
-        throw new DigestResolutionError(`${subject}: ${error.message}`, 'registry', {
-          cause: error,
-        });
-      }
-      throw error;
-    }
+    // ECR names the digest from its own index of the stored manifest, so it is taken as given.
+    return resolvedFromManifest(
+      subject,
+      digest,
+      image.imageManifest,
+      bareMediaType(image.imageManifestMediaType),
+    );
   }
 }
