@@ -16,6 +16,8 @@ export interface RequestToSign {
   method: string;
   url: URL;
   headers: Record<string, string>;
+  /** Signed as the payload hash; absent means an empty body. */
+  body?: string;
 }
 
 /** The signer's hash: SHA-256, or HMAC-SHA256 when given a key, from node:crypto. */
@@ -125,6 +127,7 @@ export async function signRequest(
       query,
       // `host` is what fetch sends for the URL: the hostname, and the port unless it is the default.
       headers: { ...request.headers, host: url.host },
+      ...(request.body === undefined ? {} : { body: request.body }),
     },
     options.signingDate === undefined ? {} : { signingDate: options.signingDate },
   );

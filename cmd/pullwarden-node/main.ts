@@ -20,6 +20,18 @@ export const PULLWARDEN_NODE: Program = {
       "the kubelet's exec credential provider (CredentialProviderRequest on stdin)",
       async () => (await import('./credential-provider.ts')).credentialProviderCommandDefinition,
     ),
+    pull: lazyCommand(
+      'pull images into the container runtime through the CRI (disk check, retries, pins)',
+      async () => (await import('./pull.ts')).pullCommandDefinition,
+    ),
+    agent: lazyCommand(
+      "keep the node group's warm set in the container runtime, and report it",
+      async () => (await import('./agent.ts')).agentCommandDefinition,
+    ),
+    unpin: lazyCommand(
+      'remove the pins pullwarden set, so the image GC may collect the images again',
+      async () => (await import('./unpin.ts')).unpinCommandDefinition,
+    ),
     doctor: lazyCommand(
       'check kubelet credential provider configs and what the kubelet would match',
       async () => (await import('./doctor.ts')).doctorCommand,

@@ -3,12 +3,12 @@ import { parseArgs } from 'node:util';
 import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import {
-  type AwsCredentials,
-  defaultCredentials,
-  isAwsHost,
-  signingRegion,
-  signRequest,
-} from '#cmd/cli/sigv4.ts';
+  getServiceJson,
+  oneLine,
+  serviceEndpoint,
+  serviceUrl,
+  timeoutOption,
+} from '#cmd/cli/service-request.ts';
 import { SEVERITIES, type Severity, severityAtLeast } from '#shared/drift/model.ts';
 import { type FindingList, parseFindingList } from '#shared/findings/http.ts';
 import { FINDING_STATUSES } from '#shared/findings/model.ts';
@@ -52,115 +52,12 @@ const FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 const FAIL_ON = [...SEVERITIES, 'never'] as const;
 const STATUSES = [...FINDING_STATUSES, 'all'] as const;
-const DEFAULT_TIMEOUT_SECONDS = 30;
-// Enough for the service's reason in a message, not for a whole error page from a proxy.
-const MAX_ERROR_TEXT = 300;
 
 function commaValues(values: readonly string[] | undefined): string[] {
   return (values ?? [])
     .flatMap((value) => value.split(','))
     .map((part) => part.trim())
     .filter((part) => part !== '');
-}
-
-/** The API's base URL. It is never echoed back: whatever was typed may hold a secret. */
-function serviceUrl(given: string | undefined): URL {
-  if (given === undefined || given.trim() === '') {
-    throw new UsageError('give the pullwarden API with --url <url> or $PULLWARDEN_URL');
-  }
-  let url: URL;
-  try {
-    url = new URL(given.trim());
-  } catch {
-    throw new UsageError('--url must be an http or https URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new UsageError(`--url must be an http or https URL (got ${url.protocol})`);
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new UsageError('--url must not carry a user name or password; the API takes SigV4');
-  }
-  return url;
-}
-
-/** RFC 3986 encoding, as SigV4 canonicalises a query: what is signed is exactly what is sent. */
-function encodeQueryPart(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
-/** `<base>/v1/findings?…`; the base may carry a stage or a path prefix. */
-function findingsUrl(base: URL, query: readonly (readonly [string, string])[]): URL {
-  const url = new URL(base);
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/findings`;
-  url.hash = '';
-  url.search = query
-    .map(([name, value]) => `${encodeQueryPart(name)}=${encodeQueryPart(value)}`)
-    .join('&');
-  return url;
-}
-
-/** Text from a server or the network, made safe for one line of a terminal: no escapes, no bidi overrides. */
-function oneLine(text: string, max = MAX_ERROR_TEXT): string {
-  const flat = text
-    .replace(/\s+/g, ' ')
-    .replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '')
-    .trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
-/** The reason in an error answer: pullwarden's `error.message`, API Gateway's `message`, or the text. */
-function errorReason(body: string): string {
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown }; message?: unknown };
-    const message = parsed.error?.message ?? parsed.message;
-    if (typeof message === 'string') return oneLine(message);
-  } catch {
-    // Not JSON: the text itself is the best reason there is.
-  }
-  return oneLine(body);
-}
-
-/** Why fetch gave no answer: the timeout, or the network error under fetch's own "fetch failed". */
-function requestFailure(error: unknown, timeoutSeconds: number): string {
-  if ((error as { name?: unknown } | undefined)?.name === 'TimeoutError') {
-    return `timed out after ${timeoutSeconds}s`;
-  }
-  const cause = (error as { cause?: unknown } | undefined)?.cause ?? error;
-  // A refused dual-stack connect is an AggregateError with no message of its own.
-  const details = cause as { message?: unknown; code?: unknown; errors?: { message?: unknown }[] };
-  const message =
-    (typeof details.message === 'string' && details.message !== '' && details.message) ||
-    (typeof details.errors?.[0]?.message === 'string' && details.errors[0].message) ||
-    (typeof details.code === 'string' && details.code) ||
-    String(cause);
-  return `failed: ${oneLine(message)}`;
-}
-
-type Answer = { status: number; statusText: string; body: string } | { failure: string };
-
-async function get(
-  url: URL,
-  headers: Record<string, string>,
-  timeoutSeconds: number,
-): Promise<Answer> {
-  try {
-    const response = await fetch(url, {
-      headers,
-      // A redirect would carry a signature made for another URL; it is reported, not followed.
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutSeconds * 1000),
-    });
-    return {
-      status: response.status,
-      statusText: response.statusText,
-      body: await response.text(),
-    };
-  } catch (error) {
-    return { failure: requestFailure(error, timeoutSeconds) };
-  }
 }
 
 /** The filter options as query parameters, checked here so a typo never reaches the service. */
@@ -185,17 +82,6 @@ function filterQuery(values: {
   }
   if (values.status !== undefined) query.push(['status', oneOf(STATUSES, values.status, 'status')]);
   return query;
-}
-
-function timeoutOption(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT_SECONDS;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new UsageError(
-      `--timeout must be a number of seconds above 0, at most 3600 (got "${value}")`,
-    );
-  }
-  return seconds;
 }
 
 function render(list: FindingList, format: Format, color: boolean, verbose: boolean): string {
@@ -244,52 +130,26 @@ export async function findingsCommand(args: readonly string[], io: CommandIo): P
   const failOn = oneOf(FAIL_ON, values['fail-on'], 'fail-on');
   const query = filterQuery(values);
   const timeoutSeconds = timeoutOption(values.timeout);
-  const url = findingsUrl(serviceUrl(values.url ?? io.env.PULLWARDEN_URL), query);
+  const url = serviceEndpoint(
+    serviceUrl(values.url ?? io.env.PULLWARDEN_URL, 'url'),
+    '/v1/findings',
+    query,
+  );
   const fail = (reason: string): number => {
     io.stderr.write(`pullwarden findings: GET ${url.href} ${reason}\n`);
     return EXIT_USAGE;
   };
 
-  let headers: Record<string, string> = {
-    accept: 'application/json',
-    'user-agent': `pullwarden/${PULLWARDEN_VERSION}`,
-  };
-  if (values.sigv4 ?? isAwsHost(url)) {
-    const region = signingRegion(url, io.env);
-    if (region === undefined) {
-      throw new UsageError(
-        `cannot tell which AWS region ${url.host} is in: set AWS_REGION, or use --no-sigv4`,
-      );
-    }
-    let credentials: AwsCredentials;
-    try {
-      credentials = await defaultCredentials(io.env);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      return fail(`not sent: no AWS credentials to sign with (${oneLine(reason)})`);
-    }
-    headers = await signRequest(
-      { method: 'GET', url, headers },
-      { credentials, region, service: 'execute-api' },
-    );
-  }
-
-  const answer = await get(url, headers, timeoutSeconds);
-  if ('failure' in answer) return fail(answer.failure);
-  const { status, statusText, body } = answer;
-  const answered = `answered ${status}${statusText === '' ? '' : ` ${oneLine(statusText, 60)}`}`;
-  if (status < 200 || status > 299) {
-    const reason = errorReason(body);
-    return fail(reason === '' ? answered : `${answered}: ${reason}`);
-  }
-  let document: unknown;
-  try {
-    document = JSON.parse(body);
-  } catch {
-    return fail(`${answered} with a body that is not JSON`);
-  }
-  const parsed = parseFindingList(document);
-  if (!parsed.ok) return fail(`${answered} with no FindingList (${oneLine(parsed.reason)})`);
+  const answer = await getServiceJson({
+    url,
+    sigv4: values.sigv4,
+    timeoutSeconds,
+    userAgent: `pullwarden/${PULLWARDEN_VERSION}`,
+    env: io.env,
+  });
+  if (!answer.ok) return fail(answer.reason);
+  const parsed = parseFindingList(answer.document);
+  if (!parsed.ok) return fail(`${answer.answered} with no FindingList (${oneLine(parsed.reason)})`);
 
   const toTerminal = values.output === undefined && io.stdoutIsTTY;
   const color =

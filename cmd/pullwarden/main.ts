@@ -13,6 +13,7 @@ import { DRIFT_USAGE, driftCommand } from './drift.ts';
 import { FINDINGS_USAGE, findingsCommand } from './findings.ts';
 import { PLAN_USAGE, planCommand } from './plan.ts';
 import { SERVE_USAGE } from './serve-usage.ts';
+import { STATUS_USAGE, statusCommand } from './status.ts';
 
 /**
  * The local stack runs functions/ and infra/ from a source checkout, so the bundled binary leaves it
@@ -54,6 +55,11 @@ export const PULLWARDEN: Program = {
       summary: 'run the whole service locally (HTTP routes, queues, emulated AWS)',
       usage: SERVE_USAGE,
       run: serve,
+    },
+    status: {
+      summary: "show how far a node group's nodes hold its warm set, from their pre-pull reports",
+      usage: STATUS_USAGE,
+      run: statusCommand,
     },
     version: versionCommand('pullwarden', PULLWARDEN_VERSION),
   },

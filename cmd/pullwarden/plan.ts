@@ -197,7 +197,8 @@ function executorLabel(executor: Executor): string {
   return executor.configured ? 'agent' : 'agent (default)';
 }
 
-function table(rows: readonly (readonly string[])[]): string {
+/** Rows as aligned columns, two spaces apart; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, column) =>
     Math.max(...rows.map((row) => (row[column] ?? '').length)),
   );

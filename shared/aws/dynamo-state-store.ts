@@ -1,3 +1,4 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -8,11 +9,14 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ImageChange } from '#shared/intake/model.ts';
+import type { NodeReport } from '#shared/prepull/node-report.ts';
 import {
   type ClaimResult,
   imageKey,
+  NodeReportTooLargeError,
   type RequestMarker,
   type StateStore,
+  type StoredNodeReport,
   type TagUpdate,
   type WarmSetEntry,
 } from '#shared/state/store.ts';
@@ -23,6 +27,8 @@ import { conditionFailed, epochSeconds } from './dynamo.ts';
 // out-of-order events leave the newest state in place.
 
 const DELETION_RETENTION_SECONDS = 30 * 24 * 3600;
+// DynamoDB items hold at most 400 KB; the rest of a report's item is a few hundred bytes.
+const MAX_COMPRESSED_REPORT_BYTES = 390_000;
 
 export class DynamoStateStore implements StateStore {
   private readonly documents: DynamoDBDocumentClient;
@@ -252,5 +258,63 @@ export class DynamoStateStore implements StateStore {
       }),
     );
     return result.Item?.commandId as string | undefined;
+  }
+
+  /** Reports are kept gzipped: a node with many images would not fit in one item otherwise. */
+  async putNodeReport(
+    report: NodeReport,
+    receivedAt: Date,
+    retainSeconds: number,
+  ): Promise<'stored' | 'stale'> {
+    const compressed = gzipSync(JSON.stringify(report));
+    if (compressed.length > MAX_COMPRESSED_REPORT_BYTES) {
+      throw new NodeReportTooLargeError(
+        `the report takes ${compressed.length} bytes compressed; at most ${MAX_COMPRESSED_REPORT_BYTES} fit`,
+      );
+    }
+    const nowSeconds = epochSeconds(receivedAt);
+    const written = await this.putIf(
+      {
+        pk: `nodereport#${report.nodeGroup}`,
+        sk: report.node,
+        sequence: report.sequence,
+        reportedAt: report.reportedAt,
+        receivedAt: receivedAt.toISOString(),
+        expiresAt: nowSeconds + retainSeconds,
+        report: compressed,
+      },
+      // An expired report TTL has not removed yet counts as absent, so a node whose sequence went
+      // backwards (a reset clock) is heard again once its old report expires.
+      'attribute_not_exists(pk) OR #sequence < :sequence OR expiresAt < :now',
+      { ':sequence': report.sequence, ':now': nowSeconds },
+      { '#sequence': 'sequence' },
+    );
+    return written ? 'stored' : 'stale';
+  }
+
+  async nodeReports(nodeGroup: string): Promise<StoredNodeReport[]> {
+    const reports: StoredNodeReport[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `nodereport#${nodeGroup}` },
+          ProjectionExpression: 'receivedAt, expiresAt, report',
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        reports.push({
+          report: JSON.parse(gunzipSync(item.report as Uint8Array).toString('utf8')) as NodeReport,
+          receivedAt: item.receivedAt as string,
+          expiresAt: new Date((item.expiresAt as number) * 1000).toISOString(),
+        });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return reports;
   }
 }

@@ -3,7 +3,7 @@ import { tagWatch } from '#shared/findings/tag-watch.ts';
 import type { IntakeDependencies } from '#shared/intake/pipeline.ts';
 import type { WebhookDependencies } from '#shared/intake/webhook-http.ts';
 import type { DispatchBatchDependencies } from '#shared/prepull/dispatch-batch.ts';
-import type { WarmSetDependencies } from '#shared/prepull/warm-set-http.ts';
+import type { NodeGroupApiDependencies } from '#shared/prepull/node-group-api.ts';
 import { getStringFromEnv } from '#shared/runtime/env.ts';
 import { logger } from './powertools.ts';
 import { freshRegistryResolver } from './registry-resolver.ts';
@@ -55,7 +55,7 @@ export const dispatchBatchDependencies: DispatchBatchDependencies = {
   logger,
 };
 
-export const warmSetDependencies: WarmSetDependencies = {
+export const nodeGroupApiDependencies: NodeGroupApiDependencies = {
   loadConfig,
   get store() {
     return stateStore();
@@ -66,4 +66,5 @@ export const warmSetDependencies: WarmSetDependencies = {
       ? 'token'
       : 'iam',
   logger,
+  now,
 };

@@ -143,7 +143,7 @@ const nodeGroupSettings = z
   .strictObject({
     executor: z.enum(['agent', 'ssm']).default('agent'),
     ssm: ssmExecutor.optional(),
-    /** Bearer token node agents present to read the warm set (local stack; IAM on AWS). */
+    /** Bearer token node agents present for the warm set and their reports (local stack; IAM on AWS). */
     token: secretRefSchema.optional(),
   })
   .refine((group) => group.executor !== 'ssm' || group.ssm !== undefined, {
@@ -272,6 +272,19 @@ export const configSchema = z.strictObject({
       verificationPolicy: z.record(nonEmpty, z.enum(VERIFICATION_POLICIES)).default({}),
       /** Per node group: how pre-pulls are executed and how its agents authenticate. */
       groups: z.record(nonEmpty, nodeGroupSettings).default({}),
+      /** Node agents' pre-pull reports (POST …/nodes/{node}/report) and the status built from them. */
+      reports: z
+        .strictObject({
+          /** A node whose newest report is older than this counts as stale in the status. */
+          staleAfterSeconds: z.number().int().min(30).max(86400).default(900),
+          /** Reports are removed (DynamoDB TTL) this long after they arrive. */
+          expireAfterHours: z.number().int().min(1).max(720).default(24),
+        })
+        .refine((reports) => reports.staleAfterSeconds <= reports.expireAfterHours * 3600, {
+          message: 'must not exceed expireAfterHours: reports would be removed before going stale',
+          path: ['staleAfterSeconds'],
+        })
+        .prefault({}),
     })
     .prefault({}),
   webhooks: z

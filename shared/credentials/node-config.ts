@@ -49,9 +49,49 @@ export interface BrokeredSettings {
 
 export type RegistrySettings = EcrSettings | DockerConfigSettings | BrokeredSettings;
 
+/** How `pullwarden-node pull` and `agent` pull through the container runtime. */
+export interface PrePullSettings {
+  /** `unix:///…`; detected from the usual containerd and CRI-O sockets when left out. */
+  runtimeEndpoint?: string;
+  /** Pulls in flight at once on this node. */
+  concurrency: number;
+  /** Seconds one pull attempt may take. */
+  pullTimeout: number;
+  /** Attempts per image, retrying only errors that can pass (network, rate limits, timeouts). */
+  attempts: number;
+  /** Seconds before the first retry; doubled each time, with jitter, at most 60 s. */
+  backoff: number;
+  /** Label pulled images `io.cri-containerd.pinned=pinned` (containerd only): image GC skips them. */
+  pin: boolean;
+  disk: {
+    /** Keep at least this share of the image filesystem free after a pull. */
+    minFreePercent: number;
+    /** And at least this many bytes. */
+    minFreeBytes: number;
+    /** Unpacked size as a multiple of the compressed size the manifest declares. */
+    expansionRatio: number;
+    /** Where to measure free space; default: the runtime's image filesystem. */
+    path?: string;
+  };
+  /** Base URLs for registries the manifest check reaches differently (plain HTTP, a mirror). */
+  registryEndpoints: { host: string; url: string }[];
+  agent: {
+    /** The pullwarden API: the local stack's URL or the HTTP API's invoke URL. */
+    server?: string;
+    nodeGroup?: string;
+    /** `iam`: SigV4 with the node's role; `token`: the node group's bearer token. */
+    auth?: 'iam' | 'token';
+    tokenFile?: string;
+    /** Seconds between reconciles. */
+    interval: number;
+    stateFile: string;
+  };
+}
+
 export interface NodeConfig {
   apiVersion: 'pullwarden.dev/v1';
   kind: 'NodeConfig';
+  prePull: PrePullSettings;
   credentialProvider: {
     cacheKeyType: CacheKeyType;
     cacheDirectory: string;
@@ -151,6 +191,35 @@ class ConfigReader {
     return value as T;
   }
 
+  number(
+    value: unknown,
+    path: string,
+    range: { min: number; max: number; integer?: boolean },
+    fallback: number,
+  ): number {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, 'must be a number');
+    if (range.integer === true && !Number.isInteger(value))
+      this.fail(path, 'must be a whole number');
+    if (value < range.min || value > range.max) {
+      this.fail(path, `must be between ${range.min} and ${range.max}`);
+    }
+    return value;
+  }
+
+  /** A byte count, or a Kubernetes quantity such as "2Gi", "500Mi" or "1G". */
+  bytes(value: unknown, path: string, fallback: number): number {
+    if (value === undefined) return fallback;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+    const match = typeof value === 'string' ? /^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(value) : null;
+    if (match === null)
+      this.fail(path, 'must be a byte count or a quantity such as "2Gi" or "500Mi"');
+    const unit = match[2] === undefined ? 1 : (QUANTITY_UNITS[match[2]] ?? 1);
+    const bytes = Number(match[1]) * unit;
+    if (!Number.isSafeInteger(bytes)) this.fail(path, 'is too large');
+    return bytes;
+  }
+
   seconds(value: unknown, path: string, fallback: number): number {
     if (value === undefined) return fallback;
     if (typeof value !== 'string')
@@ -165,6 +234,17 @@ class ConfigReader {
     }
   }
 }
+
+const QUANTITY_UNITS: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+};
 
 const ACCOUNT = { pattern: /^\d{12}$/, message: 'must be a 12-digit account id' };
 const URL_RULE = { pattern: /^https?:\/\/[^\s/]+/, message: 'must be an http(s) URL' };
@@ -259,7 +339,7 @@ function readRegistry(reader: ConfigReader, value: unknown, path: string): Regis
 
 function readNodeConfig(value: unknown, source: string): NodeConfig {
   const reader = new ConfigReader(source);
-  const top = reader.object(value, '', ['apiVersion', 'kind', 'credentialProvider']);
+  const top = reader.object(value, '', ['apiVersion', 'kind', 'credentialProvider', 'prePull']);
   if (top.apiVersion !== 'pullwarden.dev/v1')
     reader.fail('apiVersion', 'must be pullwarden.dev/v1');
   if (top.kind !== 'NodeConfig') reader.fail('kind', 'must be NodeConfig');
@@ -286,6 +366,7 @@ function readNodeConfig(value: unknown, source: string): NodeConfig {
   return {
     apiVersion: 'pullwarden.dev/v1',
     kind: 'NodeConfig',
+    prePull: readPrePull(reader, top.prePull ?? {}),
     credentialProvider: {
       // Global would let one registry's answer stand for every image the provider matches.
       cacheKeyType: reader.oneOf(
@@ -321,6 +402,120 @@ function readNodeConfig(value: unknown, source: string): NodeConfig {
           registry: reader.string(fields.registry, `${path}.mirrors[${index}].registry`),
         };
       }),
+    },
+  };
+}
+
+const HOST_RULE = {
+  pattern: /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
+  message: 'must be a registry host, e.g. registry.internal:5000',
+};
+
+function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
+  const path = 'prePull';
+  const fields = reader.object(value, path, [
+    'runtimeEndpoint',
+    'concurrency',
+    'pullTimeout',
+    'attempts',
+    'backoff',
+    'pin',
+    'disk',
+    'registryEndpoints',
+    'agent',
+  ]);
+  const disk = reader.object(fields.disk ?? {}, `${path}.disk`, [
+    'minFreePercent',
+    'minFreeBytes',
+    'expansionRatio',
+    'path',
+  ]);
+  const agent = reader.object(fields.agent ?? {}, `${path}.agent`, [
+    'server',
+    'nodeGroup',
+    'auth',
+    'tokenFile',
+    'interval',
+    'stateFile',
+  ]);
+  const endpoints =
+    fields.registryEndpoints === undefined
+      ? []
+      : Array.isArray(fields.registryEndpoints)
+        ? fields.registryEndpoints
+        : reader.fail(`${path}.registryEndpoints`, 'must be a list');
+  const runtimeEndpoint = reader.optionalString(fields.runtimeEndpoint, `${path}.runtimeEndpoint`, {
+    pattern: /^(unix:\/\/)?\/[^\0]+$/,
+    message: 'must be a unix socket, e.g. unix:///run/containerd/containerd.sock',
+  });
+  const diskPath = reader.optionalString(disk.path, `${path}.disk.path`);
+  const server = reader.optionalString(agent.server, `${path}.agent.server`, URL_RULE);
+  const nodeGroup = reader.optionalString(agent.nodeGroup, `${path}.agent.nodeGroup`, {
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    message: 'must be a node group name',
+  });
+  const tokenFile = reader.optionalString(agent.tokenFile, `${path}.agent.tokenFile`);
+  const pullTimeout = reader.seconds(fields.pullTimeout, `${path}.pullTimeout`, 15 * 60);
+  if (pullTimeout < 1) reader.fail(`${path}.pullTimeout`, 'must be at least 1s');
+  const interval = reader.seconds(agent.interval, `${path}.agent.interval`, 60);
+  if (interval < 1) reader.fail(`${path}.agent.interval`, 'must be at least 1s');
+  return {
+    ...(runtimeEndpoint === undefined ? {} : { runtimeEndpoint }),
+    concurrency: reader.number(
+      fields.concurrency,
+      `${path}.concurrency`,
+      { min: 1, max: 32, integer: true },
+      2,
+    ),
+    pullTimeout,
+    attempts: reader.number(
+      fields.attempts,
+      `${path}.attempts`,
+      { min: 1, max: 10, integer: true },
+      4,
+    ),
+    backoff: reader.seconds(fields.backoff, `${path}.backoff`, 2),
+    pin: reader.boolean(fields.pin, `${path}.pin`, false),
+    disk: {
+      // The kubelet starts collecting images above 85 % use (imageGCHighThresholdPercent): filling the
+      // disk past that would have it evict never-used images, the pre-pulled ones first.
+      minFreePercent: reader.number(
+        disk.minFreePercent,
+        `${path}.disk.minFreePercent`,
+        { min: 0, max: 99 },
+        15,
+      ),
+      minFreeBytes: reader.bytes(disk.minFreeBytes, `${path}.disk.minFreeBytes`, 2 ** 30),
+      expansionRatio: reader.number(
+        disk.expansionRatio,
+        `${path}.disk.expansionRatio`,
+        { min: 0, max: 20 },
+        2,
+      ),
+      ...(diskPath === undefined ? {} : { path: diskPath }),
+    },
+    registryEndpoints: endpoints.map((entry, index) => {
+      const at = `${path}.registryEndpoints[${index}]`;
+      const endpoint = reader.object(entry, at, ['host', 'url']);
+      return {
+        host: reader.string(endpoint.host, `${at}.host`, HOST_RULE),
+        url: reader.string(endpoint.url, `${at}.url`, URL_RULE),
+      };
+    }),
+    agent: {
+      ...(server === undefined ? {} : { server }),
+      ...(nodeGroup === undefined ? {} : { nodeGroup }),
+      ...(agent.auth === undefined
+        ? {}
+        : {
+            auth: reader.oneOf(agent.auth, `${path}.agent.auth`, ['iam', 'token'] as const, 'iam'),
+          }),
+      ...(tokenFile === undefined ? {} : { tokenFile }),
+      interval,
+      stateFile:
+        agent.stateFile === undefined
+          ? '/var/lib/pullwarden/agent-state.json'
+          : reader.string(agent.stateFile, `${path}.agent.stateFile`),
     },
   };
 }

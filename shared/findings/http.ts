@@ -12,6 +12,7 @@ import {
   HttpError,
   type HttpResponse,
   jsonResponse,
+  quoted,
 } from '#shared/http/errors.ts';
 import type { HttpRequest } from '#shared/http/request.ts';
 import { countBySeverity, sortFindings } from '#shared/report/common.ts';
@@ -67,11 +68,6 @@ const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 const KIND_GLOB = /^[A-Za-z0-9*?]{1,63}$/;
 const NAME_GLOB = /^[a-z0-9A-Z.*?-]{1,253}$/;
 const MAX_LIMIT = 10_000;
-
-/** A value echoed in an error message: bounded, so a huge query does not make a huge answer. */
-function quoted(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 79)}…` : value);
-}
 
 /** `a,b,,c` → `a`, `b`, `c`: the gateway joins a repeated parameter with commas too. */
 function commaList(value: string, parameter: string): string[] {

@@ -46,6 +46,11 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
+/** A value echoed in an error message: bounded, so a huge query or path does not make a huge answer. */
+export function quoted(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 79)}…` : value);
+}
+
 export interface HttpResponse {
   statusCode: number;
   headers: Record<string, string>;

@@ -2,8 +2,9 @@ import { createHash, getHashes } from 'node:crypto';
 import { ImageReferenceError, parseDigest } from '#shared/image/reference.ts';
 import type { ManifestChild, Platform } from './digest-resolver.ts';
 
-// Manifest media types and what a resolver reads from a manifest body: whether it is an index (OCI image
-// index, Docker manifest list) and, if so, its children with their platforms.
+// Manifest media types and what is read from a manifest body: whether it is an index (OCI image index,
+// Docker manifest list) and, if so, its children with their platforms; for an image manifest, the blobs
+// a pull downloads.
 
 export const OCI_IMAGE_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
@@ -76,17 +77,7 @@ export function parseManifest(
   body: string | Uint8Array,
   declaredMediaType: string | undefined,
 ): ParsedManifest {
-  const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    throw new MalformedManifestError('the manifest is not JSON');
-  }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-    throw new MalformedManifestError('the manifest is not a JSON object');
-  }
-  const fields = document as { mediaType?: unknown; manifests?: unknown };
+  const fields = manifestObject(body) as { mediaType?: unknown; manifests?: unknown };
   const ownMediaType = typeof fields.mediaType === 'string' ? fields.mediaType : undefined;
   const declaredKnown = MANIFEST_MEDIA_TYPES.includes(declaredMediaType ?? '');
   const mediaType = declaredKnown ? declaredMediaType : (ownMediaType ?? declaredMediaType);
@@ -99,6 +90,63 @@ export function parseManifest(
     throw new MalformedManifestError('the index has no manifests array');
   }
   return { mediaType, manifests: fields.manifests.map(childOf) };
+}
+
+/** A blob an image manifest references: what a pull downloads. */
+export interface BlobDescriptor {
+  digest: string;
+  /** Bytes as stored in the registry (compressed, for a compressed layer). */
+  size: number;
+}
+
+export interface ImageManifestBlobs {
+  config: BlobDescriptor;
+  layers: BlobDescriptor[];
+}
+
+/** The config and layers an image manifest body names; sizes must be non-negative safe integers. */
+export function imageManifestBlobs(body: string | Uint8Array): ImageManifestBlobs {
+  const fields = manifestObject(body) as { config?: unknown; layers?: unknown };
+  const config = blobOf(fields.config, 'the config');
+  if (!Array.isArray(fields.layers)) {
+    throw new MalformedManifestError('the image manifest has no layers array');
+  }
+  return {
+    config,
+    layers: fields.layers.map((layer, position) => blobOf(layer, `layer ${position}`)),
+  };
+}
+
+function manifestObject(body: string | Uint8Array): object {
+  const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new MalformedManifestError('the manifest is not JSON');
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new MalformedManifestError('the manifest is not a JSON object');
+  }
+  return document;
+}
+
+function blobOf(value: unknown, what: string): BlobDescriptor {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MalformedManifestError(`${what} of the image manifest is not a descriptor`);
+  }
+  const { digest, size } = value as { digest?: unknown; size?: unknown };
+  const valid = typeof digest === 'string' ? validDigest(digest) : undefined;
+  if (valid === undefined) {
+    throw new MalformedManifestError(`${what} of the image manifest has no valid digest`);
+  }
+  // JSON numbers past 2^53 lose precision and 1e400 parses as Infinity: neither is a byte count.
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new MalformedManifestError(
+      `${what} of the image manifest has size ${typeof size === 'number' ? size : typeof size}, not a byte count`,
+    );
+  }
+  return { digest: valid, size };
 }
 
 function childOf(entry: unknown, position: number): ManifestChild {

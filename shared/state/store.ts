@@ -1,4 +1,5 @@
 import type { ImageChange } from '#shared/intake/model.ts';
+import type { NodeReport } from '#shared/prepull/node-report.ts';
 
 // What pullwarden remembers between events. One DynamoDB table holds it on AWS and in the local stack;
 // the domain only sees these operations.
@@ -31,6 +32,19 @@ export interface RequestMarker {
   requestedAt: string;
 }
 
+export interface StoredNodeReport {
+  report: NodeReport;
+  /** When pullwarden stored it, by its own clock: freshness does not depend on the node's. */
+  receivedAt: string;
+  /** When it stops counting; the table's TTL removes it some time after. */
+  expiresAt: string;
+}
+
+/** A report that would not fit in one item of the state table even compressed. */
+export class NodeReportTooLargeError extends Error {
+  override readonly name = 'NodeReportTooLargeError';
+}
+
 export interface StateStore {
   /** Starts processing `key` once: later claims within `windowSeconds` are duplicates. */
   claim(key: string, now: Date, leaseSeconds: number): Promise<ClaimResult>;
@@ -53,6 +67,18 @@ export interface StateStore {
   /** Records the SSM command sent for a node group and digest; false when one was recorded before. */
   recordCommand(nodeGroup: string, digest: string, commandId: string, now: Date): Promise<boolean>;
   commandFor(nodeGroup: string, digest: string): Promise<string | undefined>;
+
+  /**
+   * Stores a node's report, replacing the node's previous one, unless a report with the same or a
+   * higher sequence is stored (`stale`: nothing changes). Throws NodeReportTooLargeError.
+   */
+  putNodeReport(
+    report: NodeReport,
+    receivedAt: Date,
+    retainSeconds: number,
+  ): Promise<'stored' | 'stale'>;
+  /** The newest stored report of every node of the node group (expired ones may still be among them). */
+  nodeReports(nodeGroup: string): Promise<StoredNodeReport[]>;
 }
 
 /** The key a warm set entry and a request marker use: by tag when there is one, else by digest. */

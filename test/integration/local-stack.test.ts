@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { main } from '#cmd/pullwarden/main.ts';
 import { type LocalStack, startLocalStack } from '#shared/local/stack.ts';
+import { runInProcess } from '../support/in-process-cli.ts';
 import { DIGEST_A, DIGEST_B, distributionEnvelope } from '../support/webhooks.ts';
 
 // The local stack in this process: serverless.yml's functions behind the HTTP API adapter, the prepull
@@ -104,6 +106,8 @@ describe('the local stack', () => {
       'POST /webhooks/{source} registryWebhook',
       'POST /webhooks/{source}/{token} registryWebhook',
       'GET /v1/nodegroups/{nodeGroup}/warmset nodegroupApi',
+      'POST /v1/nodegroups/{nodeGroup}/nodes/{node}/report nodegroupApi',
+      'GET /v1/nodegroups/{nodeGroup}/status nodegroupApi',
       'POST /v1/drift driftReport',
       'POST /admission admission',
       'POST /cluster-events clusterEvents',
@@ -154,6 +158,89 @@ describe('the local stack', () => {
     assert.ok(etag);
     assert.equal((await warmSet('general', TOKENS.LS_GENERAL_TOKEN, etag)).status, 304);
     assert.equal((await warmSet('general', 'wrong-token')).status, 401);
+  });
+
+  test('a node report posted with the node group token shows in the status and in pullwarden status', async () => {
+    const warm = (await (await warmSet('general', TOKENS.LS_GENERAL_TOKEN)).json()) as {
+      images: { image: string; digest: string }[];
+    };
+    const [first] = warm.images;
+    assert.ok(first !== undefined, 'the warm set of general has an image');
+    const report = (node: string, sequence: number, state: 'present' | 'failed') => ({
+      schema: 'pullwarden.nodereport/v1',
+      nodeGroup: 'general',
+      node,
+      sequence,
+      reportedAt: new Date().toISOString(),
+      agent: { version: '0.1.0' },
+      images: [
+        {
+          image: first.image,
+          digest: first.digest,
+          state,
+          ...(state === 'failed' ? { cause: 'authentication', reason: 'pull access denied' } : {}),
+        },
+      ],
+    });
+    const post = (body: unknown, token = TOKENS.LS_GENERAL_TOKEN, node = 'ip-10-0-0-1') =>
+      fetch(`${stack.url}/v1/nodegroups/general/nodes/${node}/report`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+    const stored = await post(report('ip-10-0-0-1', 2, 'present'));
+    assert.equal(stored.status, 200);
+    assert.equal(((await stored.json()) as { accepted: boolean }).accepted, true);
+    const older = await post(report('ip-10-0-0-1', 1, 'failed'));
+    assert.equal(((await older.json()) as { accepted: boolean }).accepted, false);
+    assert.equal((await post(report('ip-10-0-0-1', 3, 'failed'), 'wrong-token')).status, 401);
+    assert.equal(
+      (await post(report('ip-10-0-0-2', 1, 'failed'), undefined, 'ip-10-0-0-2')).status,
+      200,
+    );
+
+    // The operators' route: no token, as GET /v1/findings.
+    const answer = await fetch(`${stack.url}/v1/nodegroups/general/status`);
+    assert.equal(answer.status, 200);
+    const status = (await answer.json()) as {
+      schema: string;
+      nodes: { node: string }[];
+      images: { image: string; present: string[]; failed: { node: string; cause: string }[] }[];
+    };
+    assert.equal(status.schema, 'pullwarden.nodegroupstatus/v1');
+    assert.deepEqual(
+      status.nodes.map((node) => node.node),
+      ['ip-10-0-0-1', 'ip-10-0-0-2'],
+    );
+    const row = status.images.find((image) => image.image === first.image);
+    assert.deepEqual(row?.present, ['ip-10-0-0-1']);
+    assert.deepEqual(
+      row?.failed.map((failure) => `${failure.node} ${failure.cause}`),
+      ['ip-10-0-0-2 authentication'],
+    );
+
+    const text = await runInProcess(main, [
+      'status',
+      '--node-group',
+      'general',
+      '--endpoint',
+      stack.url,
+    ]);
+    assert.equal(text.code, 1, text.stderr);
+    assert.match(text.stdout, /^Node group general: 2 nodes reporting, 0 stale;/);
+    assert.match(text.stdout, new RegExp(`${first.digest.slice(7, 19)}\\s+1/2\\s+0\\s+1\\s+`));
+    assert.match(
+      text.stdout,
+      /^ {2}authentication \(1 pull\):\n {4}ip-10-0-0-2 .*pull access denied$/m,
+    );
+    const json = await runInProcess(main, ['status', '-g', 'general', '-f', 'json'], {
+      env: { PULLWARDEN_URL: stack.url },
+    });
+    assert.equal(json.code, 1, json.stderr);
+    assert.deepEqual(
+      (JSON.parse(json.stdout) as typeof status).nodes.map((node) => node.node),
+      ['ip-10-0-0-1', 'ip-10-0-0-2'],
+    );
   });
 
   test('the same delivery three times queues once; a moved tag supersedes', async () => {

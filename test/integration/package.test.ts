@@ -196,6 +196,32 @@ describe('bundles and packaging', () => {
     assert.ok(!webhookActions.includes('ssm:SendCommand'));
     assert.ok(!JSON.stringify(statements('RegistryWebhookRole')).includes('"*"'));
 
+    // The node-group routes are IAM-authorised; their function writes node reports and nothing else.
+    const routes = Object.values(template.Resources).filter(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Route',
+    );
+    for (const routeKey of [
+      'GET /v1/nodegroups/{nodeGroup}/warmset',
+      'POST /v1/nodegroups/{nodeGroup}/nodes/{node}/report',
+      'GET /v1/nodegroups/{nodeGroup}/status',
+    ]) {
+      const route = routes.find((r) => r.Properties.RouteKey === routeKey);
+      assert.equal(route?.Properties.AuthorizationType, 'AWS_IAM', routeKey);
+    }
+    const nodegroupStatements = statements('NodegroupApiRole') as {
+      Action: string | string[];
+      Condition?: unknown;
+    }[];
+    assert.deepEqual(nodegroupStatements.flatMap((statement) => [statement.Action].flat()).sort(), [
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'ssm:GetParameter',
+    ]);
+    assert.deepEqual(
+      nodegroupStatements.find((statement) => statement.Action === 'dynamodb:PutItem')?.Condition,
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['nodereport#*'] } },
+    );
+
     // The intake's resources: FIFO queue with a DLQ and an alarm on it, the state table with TTL and PITR.
     const queue = template.Resources.PrepullQueue?.Properties as Record<string, unknown>;
     assert.equal(queue.FifoQueue, true);
@@ -266,6 +292,26 @@ describe('bundles and packaging', () => {
     assert.match(
       JSON.stringify(refreshStatements.find((s) => s.Action === 'sts:AssumeRole')?.Resource),
       /iam::\*:role\/pullwarden-registry-\*/,
+    );
+
+    // The Run Command document of `executor: ssm` node groups, under the name the dispatch role may use.
+    const document = template.Resources.PrepullDocument?.Properties as {
+      Name: string;
+      DocumentType: string;
+      Content: { parameters: Record<string, { type: string; allowedPattern: string }> };
+    };
+    assert.equal(template.Resources.PrepullDocument?.Type, 'AWS::SSM::Document');
+    assert.deepEqual([document.Name, document.DocumentType], ['pullwarden-prepull', 'Command']);
+    assert.deepEqual(Object.keys(document.Content.parameters), ['image']);
+    const imagePattern = new RegExp(document.Content.parameters.image?.allowedPattern ?? '');
+    assert.match(`registry.internal:5000/team/api@sha256:${'a'.repeat(64)}`, imagePattern);
+    assert.doesNotMatch(
+      `registry.internal:5000/team/api@sha256:${'a'.repeat(64)};id`,
+      imagePattern,
+    );
+    assert.match(
+      JSON.stringify(statements('PrepullDispatchRole').find((s) => s.Action === 'ssm:SendCommand')),
+      /document\/pullwarden-prepull"/,
     );
 
     // Only the function's own bundle goes into its zip.

@@ -33,6 +33,11 @@ export interface PushOptions {
   password: string;
   /** Content of the single layer file; different seeds give different digests. Defaults to `repository:tag`. */
   seed?: string;
+  /**
+   * Instead: this many bytes of random content, in uncompressed tar layers of at most 64 MiB (random
+   * bytes do not compress, and gzipping hundreds of megabytes would only slow the push down).
+   */
+  layerBytes?: number;
 }
 
 export interface IndexPlatform {
@@ -60,6 +65,7 @@ const STOP_TIMEOUT_MS = 5_000;
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const CONFIG_TYPE = 'application/vnd.oci.image.config.v1+json';
 const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const TAR_LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 const INDEX_TYPE = 'application/vnd.oci.image.index.v1+json';
 const DEFAULT_PLATFORMS: IndexPlatform[] = [
   { os: 'linux', architecture: 'amd64' },
@@ -219,6 +225,7 @@ export async function pushOciImage(options: PushOptions): Promise<{ digest: stri
       layout,
       options.tag,
       options.seed ?? `${options.repository}:${options.tag}`,
+      options.layerBytes,
     );
     return { digest: await skopeoCopy(dir, layout, options, []) };
   } finally {
@@ -311,9 +318,19 @@ type Descriptor = { mediaType: string; digest: string; size: number };
 type PutBlob = (mediaType: string, data: Buffer) => Promise<Descriptor>;
 
 /** Writes an OCI image layout with one single-file layer; returns the manifest digest. */
-export async function writeOciLayout(dir: string, tag: string, seed: string): Promise<string> {
+export async function writeOciLayout(
+  dir: string,
+  tag: string,
+  seed: string,
+  layerBytes?: number,
+): Promise<string> {
   const putBlob = await layoutBlobs(dir);
-  const manifest = await putImage(putBlob, seed, { os: 'linux', architecture: 'amd64' });
+  const manifest = await putImage(
+    putBlob,
+    seed,
+    { os: 'linux', architecture: 'amd64' },
+    layerBytes,
+  );
   await writeLayoutIndex(dir, manifest, tag);
   return manifest.digest;
 }
@@ -355,13 +372,28 @@ async function layoutBlobs(dir: string): Promise<PutBlob> {
   };
 }
 
+const RANDOM_LAYER_BYTES = 64 * 1024 * 1024;
+
 async function putImage(
   putBlob: PutBlob,
   seed: string,
   platform: IndexPlatform,
+  layerBytes?: number,
 ): Promise<Descriptor> {
-  const tar = tarOneFile('seed.txt', Buffer.from(`${seed}\n`, 'utf8'));
-  const layer = await putBlob(LAYER_TYPE, gzipSync(tar));
+  const layers: Descriptor[] = [];
+  const diffIds: string[] = [];
+  if (layerBytes === undefined) {
+    const tar = tarOneFile('seed.txt', Buffer.from(`${seed}\n`, 'utf8'));
+    layers.push(await putBlob(LAYER_TYPE, gzipSync(tar)));
+    diffIds.push(`sha256:${sha256(tar)}`);
+  } else {
+    for (let offset = 0, index = 0; offset < layerBytes; offset += RANDOM_LAYER_BYTES, index += 1) {
+      const size = Math.min(RANDOM_LAYER_BYTES, layerBytes - offset);
+      const tar = tarOneFile(`data-${index}.bin`, randomBytes(size));
+      layers.push(await putBlob(TAR_LAYER_TYPE, tar));
+      diffIds.push(`sha256:${sha256(tar)}`);
+    }
+  }
   const config = await putBlob(
     CONFIG_TYPE,
     Buffer.from(
@@ -370,15 +402,13 @@ async function putImage(
         os: platform.os,
         ...(platform.variant === undefined ? {} : { variant: platform.variant }),
         config: {},
-        rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(tar)}`] },
+        rootfs: { type: 'layers', diff_ids: diffIds },
       }),
     ),
   );
   return putBlob(
     MANIFEST_TYPE,
-    Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config, layers: [layer] }),
-    ),
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config, layers })),
   );
 }
 

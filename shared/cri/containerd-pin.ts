@@ -1,0 +1,131 @@
+import { RuntimeCallError, UnixSocketChannel } from './client.ts';
+import { containerdImagesMethod } from './proto.ts';
+
+// Protection from the kubelet's image GC: containerd's CRI reports an image as pinned when its
+// metadata carries `io.cri-containerd.pinned=pinned`, and the kubelet never collects a pinned image.
+// The label is set through containerd's own image service on the same socket, in the CRI's namespace,
+// on every name the runtime keeps for the image (the pulled reference, tags, the id record).
+
+export const PINNED_LABEL = 'io.cri-containerd.pinned';
+export const PINNED_VALUE = 'pinned';
+/** Marks the pins pullwarden set, so unpinning never releases one an operator set by hand. */
+export const PINNED_BY_LABEL = 'dev.pullwarden.pinned-by';
+export const CRI_NAMESPACE = 'k8s.io';
+
+interface WireImage {
+  name: string;
+  labels: Record<string, string>;
+  target?: { digest: string } | null;
+}
+
+const LIST = containerdImagesMethod<{ filters: string[] }, { images: WireImage[] }>('List');
+const UPDATE = containerdImagesMethod<
+  { image: { name: string; labels: Record<string, string> }; update_mask: { paths: string[] } },
+  { image: WireImage }
+>('Update');
+
+export class PinUnsupportedError extends Error {
+  override readonly name = 'PinUnsupportedError';
+}
+
+export interface PinResult {
+  /** Names whose labels changed. */
+  changed: string[];
+  /** Names left alone: pinned by someone else (unpin), or already as asked. */
+  unchanged: string[];
+}
+
+export class ContainerdPins {
+  readonly #channel: UnixSocketChannel;
+  readonly #namespace: string;
+
+  constructor(endpoint: string, options: { timeoutMs?: number; namespace?: string } = {}) {
+    this.#channel = new UnixSocketChannel(endpoint, options.timeoutMs ?? 30_000);
+    this.#namespace = options.namespace ?? CRI_NAMESPACE;
+  }
+
+  /** Every record of the image `reference` names (by name, or sharing its target manifest). */
+  async #records(reference: string): Promise<WireImage[]> {
+    let images: WireImage[];
+    try {
+      ({ images } = await this.#channel.call(
+        LIST,
+        { filters: [] },
+        { metadata: { 'containerd-namespace': this.#namespace } },
+      ));
+    } catch (error) {
+      if (error instanceof RuntimeCallError && error.code === 'UNIMPLEMENTED') {
+        throw new PinUnsupportedError(
+          `the runtime at ${this.#channel.endpoint} is not containerd: pinning images needs containerd's image service`,
+        );
+      }
+      throw error;
+    }
+    const named = images.find((image) => image.name === reference);
+    if (named === undefined) {
+      throw new RuntimeCallError(
+        'Images.List',
+        'NOT_FOUND',
+        `containerd holds no image ${reference}`,
+      );
+    }
+    const target = named.target?.digest;
+    return images.filter(
+      (image) =>
+        image.name === reference || (target !== undefined && image.target?.digest === target),
+    );
+  }
+
+  async #label(record: WireImage, value: string | undefined): Promise<void> {
+    const labels: Record<string, string> =
+      value === undefined ? {} : { [PINNED_LABEL]: value, [PINNED_BY_LABEL]: 'pullwarden' };
+    await this.#channel.call(
+      UPDATE,
+      {
+        image: { name: record.name, labels },
+        update_mask: { paths: [`labels.${PINNED_LABEL}`, `labels.${PINNED_BY_LABEL}`] },
+      },
+      { metadata: { 'containerd-namespace': this.#namespace } },
+    );
+  }
+
+  async pin(reference: string): Promise<PinResult> {
+    const result: PinResult = { changed: [], unchanged: [] };
+    for (const record of await this.#records(reference)) {
+      if (record.labels[PINNED_LABEL] === PINNED_VALUE) {
+        result.unchanged.push(record.name);
+        continue;
+      }
+      await this.#label(record, PINNED_VALUE);
+      result.changed.push(record.name);
+    }
+    return result;
+  }
+
+  /** Removes the pins pullwarden set; a pin without pullwarden's mark stays. */
+  async unpin(reference: string): Promise<PinResult> {
+    const result: PinResult = { changed: [], unchanged: [] };
+    for (const record of await this.#records(reference)) {
+      if (
+        record.labels[PINNED_LABEL] === undefined ||
+        record.labels[PINNED_BY_LABEL] !== 'pullwarden'
+      ) {
+        result.unchanged.push(record.name);
+        continue;
+      }
+      await this.#label(record, undefined);
+      result.changed.push(record.name);
+    }
+    return result;
+  }
+
+  /** Whether every record of the image carries the pin label. */
+  async isPinned(reference: string): Promise<boolean> {
+    const records = await this.#records(reference);
+    return records.every((record) => record.labels[PINNED_LABEL] === PINNED_VALUE);
+  }
+
+  close(): void {
+    this.#channel.close();
+  }
+}

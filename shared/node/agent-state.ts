@@ -1,0 +1,79 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { WarmSetDocument } from './api-client.ts';
+
+// What the agent remembers across restarts: the images it added (so it releases only those), their
+// pull figures for the reports, and the last warm set with its ETag (so a restart can reconcile while
+// the API is unreachable).
+
+export const AGENT_STATE_SCHEMA = 'pullwarden.agentstate/v1';
+
+export interface AddedImage {
+  addedAt: string;
+  pinned: boolean;
+  bytes?: number;
+  durationMs?: number;
+  attempts?: number;
+  /** Times the image was found gone (the kubelet's GC, an operator) and pulled again. */
+  evictions: number;
+}
+
+export interface AgentState {
+  schema: typeof AGENT_STATE_SCHEMA;
+  /** By pull reference, `registry/repository@digest`. */
+  images: Record<string, AddedImage>;
+  warmSet?: { etag?: string; document: WarmSetDocument };
+  /** The last report's sequence: the next one must be larger. */
+  sequence: number;
+}
+
+export function emptyAgentState(): AgentState {
+  return { schema: AGENT_STATE_SCHEMA, images: {}, sequence: 0 };
+}
+
+export interface AgentStateStore {
+  load(): Promise<AgentState>;
+  save(state: AgentState): Promise<void>;
+}
+
+export class FileAgentState implements AgentStateStore {
+  readonly path: string;
+  readonly #warn: (line: string) => void;
+
+  constructor(path: string, warn: (line: string) => void) {
+    this.path = path;
+    this.#warn = warn;
+  }
+
+  async load(): Promise<AgentState> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.#warn(
+          `cannot read ${this.path} (${(error as NodeJS.ErrnoException).code}); starting afresh`,
+        );
+      }
+      return emptyAgentState();
+    }
+    try {
+      const state = JSON.parse(text) as AgentState;
+      if (state.schema !== AGENT_STATE_SCHEMA || typeof state.images !== 'object') {
+        throw new Error('not an agent state');
+      }
+      return { ...state, sequence: Number.isSafeInteger(state.sequence) ? state.sequence : 0 };
+    } catch {
+      this.#warn(`${this.path} is not an agent state file; starting afresh`);
+      return emptyAgentState();
+    }
+  }
+
+  /** Written beside and renamed, so a crash leaves the old state or the new one, never half. */
+  async save(state: AgentState): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    const temporary = `${this.path}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+    await rename(temporary, this.path);
+  }
+}

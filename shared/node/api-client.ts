@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import type { NodeReport } from '#shared/prepull/node-report.ts';
+import { WARM_SET_SCHEMA } from '#shared/prepull/warm-set-http.ts';
+
+// The agent's side of the node-group API: the warm set (conditional GET with the last ETag, so an
+// unchanged set costs a 304) and the per-node report. How requests are authorised — the node group's
+// bearer token or SigV4 with the node's role — is passed in.
+
+export interface ApiRequest {
+  method: 'GET' | 'POST';
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** Headers that authorise `request` (Authorization, and X-Amz-* for SigV4). */
+export type Authorize = (request: ApiRequest) => Promise<Record<string, string>>;
+
+const warmSetImage = z.object({
+  image: z.string().min(1),
+  registry: z.string().min(1),
+  repository: z.string().min(1),
+  tag: z.string().min(1).optional(),
+  digest: z.string().min(1),
+});
+
+export const warmSetDocumentSchema = z.object({
+  schema: z.literal(WARM_SET_SCHEMA),
+  nodeGroup: z.string().min(1),
+  images: z.array(warmSetImage),
+});
+export type WarmSetDocument = z.infer<typeof warmSetDocumentSchema>;
+
+export type WarmSetAnswer =
+  | { changed: false }
+  | { changed: true; etag: string | undefined; document: WarmSetDocument };
+
+export class NodeApiError extends Error {
+  override readonly name = 'NodeApiError';
+  readonly status: number | undefined;
+
+  constructor(message: string, status?: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export interface NodeApi {
+  warmSet(etag: string | undefined): Promise<WarmSetAnswer>;
+  report(report: NodeReport): Promise<void>;
+}
+
+export class HttpNodeApi implements NodeApi {
+  readonly #server: URL;
+  readonly #nodeGroup: string;
+  readonly #authorize: Authorize;
+  readonly #timeoutMs: number;
+
+  constructor(server: string, nodeGroup: string, authorize: Authorize, timeoutMs = 30_000) {
+    this.#server = new URL(server.endsWith('/') ? server : `${server}/`);
+    this.#nodeGroup = nodeGroup;
+    this.#authorize = authorize;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  async #send(request: ApiRequest): Promise<Response> {
+    const headers = { ...request.headers, ...(await this.#authorize(request)) };
+    try {
+      return await fetch(request.url, {
+        method: request.method,
+        headers,
+        ...(request.body === undefined ? {} : { body: request.body }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      throw new NodeApiError(
+        `cannot reach ${request.url.origin}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+      );
+    }
+  }
+
+  async #refused(response: Response, what: string): Promise<NodeApiError> {
+    const body = await response.text().catch(() => '');
+    let detail = '';
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown; error?: unknown };
+      const text = parsed.message ?? parsed.error;
+      if (typeof text === 'string') detail = `: ${text.slice(0, 200)}`;
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    const hint =
+      response.status === 401 || response.status === 403
+        ? ' (check the agent token or the node role)'
+        : '';
+    return new NodeApiError(`${what} answered ${response.status}${detail}${hint}`, response.status);
+  }
+
+  #url(path: string): URL {
+    return new URL(`v1/nodegroups/${encodeURIComponent(this.#nodeGroup)}/${path}`, this.#server);
+  }
+
+  async warmSet(etag: string | undefined): Promise<WarmSetAnswer> {
+    const response = await this.#send({
+      method: 'GET',
+      url: this.#url('warmset'),
+      headers: {
+        accept: 'application/json',
+        ...(etag === undefined ? {} : { 'if-none-match': etag }),
+      },
+    });
+    if (response.status === 304) {
+      await response.body?.cancel();
+      return { changed: false };
+    }
+    if (!response.ok) throw await this.#refused(response, 'the warm set');
+    const parsed = warmSetDocumentSchema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new NodeApiError(
+        `the warm set is not a ${WARM_SET_SCHEMA} document (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`,
+      );
+    }
+    return {
+      changed: true,
+      etag: response.headers.get('etag') ?? undefined,
+      document: parsed.data,
+    };
+  }
+
+  async report(report: NodeReport): Promise<void> {
+    const response = await this.#send({
+      method: 'POST',
+      url: this.#url(`nodes/${encodeURIComponent(report.node)}/report`),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(report),
+    });
+    if (!response.ok) throw await this.#refused(response, 'the node report');
+    await response.body?.cancel();
+  }
+}

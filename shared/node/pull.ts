@@ -1,0 +1,278 @@
+import { classifyPullFailure, redactCredentials } from '#shared/cluster/pull-messages.ts';
+import type { PrePullSettings } from '#shared/credentials/node-config.ts';
+import type { RegistryCredential } from '#shared/credentials/protocol.ts';
+import { type ImageRuntime, RuntimeCallError } from '#shared/cri/client.ts';
+import type { ImageReference } from '#shared/image/reference.ts';
+import type { PullFailureKind } from '#shared/prepull/node-report.ts';
+import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
+import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
+import { type DiskVerdict, diskVerdict, type FilesystemSpace } from './disk.ts';
+import type { CredentialLookup } from './registry-credentials.ts';
+
+// Pulling images into the node's runtime the way the kubelet would, with what the kubelet lacks: a
+// free-space check before each pull, a per-node limit on pulls in flight, a deadline per attempt,
+// retries with backoff for failures that can pass, and a result per image that says what happened.
+
+export type PullOutcome = 'pulled' | 'present' | 'failed';
+
+export interface PullResult {
+  /** The image as asked for. */
+  image: string;
+  /** The manifest digest pulled or found; absent only when a tag could not be resolved. */
+  digest?: string;
+  outcome: PullOutcome;
+  /** Compressed bytes the registry manifest declares for this node's platform. */
+  bytes?: number;
+  seconds: number;
+  attempts: number;
+  pinned?: boolean;
+  cause?: PullFailureKind;
+  /** One line, credentials removed. */
+  reason?: string;
+  /** When the pull finished (pulled only). */
+  pulledAt?: string;
+}
+
+export interface ImagePins {
+  pin(reference: string): Promise<unknown>;
+  unpin(reference: string): Promise<unknown>;
+  isPinned(reference: string): Promise<boolean>;
+}
+
+export type ImageFootprintReader = (
+  image: ImageReference,
+  credential: RegistryCredential | undefined,
+) => Promise<{ compressedBytes: number; manifestDigest: string; digest: string }>;
+
+export interface PullDependencies {
+  runtime: ImageRuntime;
+  /** Set when the runtime is containerd (the only runtime with pins pullwarden can set). */
+  pins?: ImagePins;
+  credentials: CredentialLookup;
+  footprint: ImageFootprintReader;
+  space(): Promise<FilesystemSpace>;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  random(): number;
+  /** Progress and warnings, one line each (stderr for the CLI). */
+  log(line: string): void;
+}
+
+export type PullSettings = Pick<
+  PrePullSettings,
+  'concurrency' | 'pullTimeout' | 'attempts' | 'backoff' | 'pin' | 'disk'
+>;
+
+const MAX_BACKOFF_MS = 60_000;
+const REASON_MAX_LENGTH = 300;
+const RETRYABLE: ReadonlySet<PullFailureKind> = new Set([
+  'network',
+  'rate-limited',
+  'registry',
+  'timeout',
+  'runtime',
+]);
+
+/** What the runtime is asked to pull: by digest when there is one, as the warm set pins it. */
+export function pullReference(image: ImageReference): string {
+  const name = `${image.registry}/${image.repository}`;
+  return image.digest === undefined
+    ? `${name}:${image.tag ?? 'latest'}`
+    : `${name}@${image.digest}`;
+}
+
+export class PullFailure extends Error {
+  override readonly name = 'PullFailure';
+  readonly kind: PullFailureKind;
+
+  constructor(kind: PullFailureKind, message: string) {
+    super(oneLine(message));
+    this.kind = kind;
+  }
+}
+
+function oneLine(text: string): string {
+  const line = redactCredentials(text).replace(/\s+/g, ' ').trim();
+  return line.length <= REASON_MAX_LENGTH ? line : `${line.slice(0, REASON_MAX_LENGTH - 1)}…`;
+}
+
+/** Any error from the registry, the credential sources or the runtime, as a failure kind and a line. */
+export function asPullFailure(error: unknown): PullFailure {
+  if (error instanceof PullFailure) return error;
+  if (error instanceof DigestResolutionError) {
+    return new PullFailure(error.reason === 'registry' ? 'registry' : error.reason, error.message);
+  }
+  if (error instanceof RuntimeCallError) {
+    if (error.code === 'DEADLINE_EXCEEDED') {
+      return new PullFailure(
+        'timeout',
+        `the runtime did not finish the pull in time (${error.method})`,
+      );
+    }
+    if (error.code === 'UNAVAILABLE') {
+      return new PullFailure('runtime', `the container runtime is unavailable: ${error.message}`);
+    }
+    const { cause, detail } = classifyPullFailure(error.message);
+    return new PullFailure(
+      cause === 'unknown' ? 'runtime' : cause,
+      detail === '' ? error.message : detail,
+    );
+  }
+  if (error instanceof Error && error.name === 'CredentialUnavailableError') {
+    return new PullFailure('authentication', `no credentials: ${error.message}`);
+  }
+  return new PullFailure('unknown', error instanceof Error ? error.message : String(error));
+}
+
+function isRetryable(failure: PullFailure, runtimeCode: string | undefined): boolean {
+  // The runtime wraps everything it cannot name as UNKNOWN: only a transient-looking cause is retried.
+  if (failure.kind === 'runtime') return runtimeCode === 'UNAVAILABLE';
+  return RETRYABLE.has(failure.kind);
+}
+
+/** Full jitter on an exponential backoff: spread retries of many nodes instead of aligning them. */
+export function backoffMs(attempt: number, initialSeconds: number, random: () => number): number {
+  const ceiling = Math.min(MAX_BACKOFF_MS, initialSeconds * 1000 * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Pulls every image, at most `settings.concurrency` at once; results in the order asked. */
+export async function pullImages(
+  images: readonly ImageReference[],
+  settings: PullSettings,
+  deps: PullDependencies,
+): Promise<PullResult[]> {
+  const results = new Map<ImageReference, PullResult>();
+  const admission = { reservedBytes: 0 };
+  await forEachConcurrently(images, settings.concurrency, async (image) => {
+    results.set(image, await pullOne(image, settings, deps, admission));
+  });
+  return images.map((image) => results.get(image) as PullResult);
+}
+
+async function pullOne(
+  image: ImageReference,
+  settings: PullSettings,
+  deps: PullDependencies,
+  admission: { reservedBytes: number },
+): Promise<PullResult> {
+  const started = deps.now();
+  const reference = pullReference(image);
+  const seconds = () => Math.round(deps.now() - started) / 1000;
+  let attempts = 0;
+  let bytes: number | undefined;
+  let digest = image.digest;
+  const failed = (failure: PullFailure): PullResult => ({
+    image: image.original,
+    ...(digest === undefined ? {} : { digest }),
+    outcome: 'failed',
+    ...(bytes === undefined ? {} : { bytes }),
+    seconds: seconds(),
+    attempts,
+    cause: failure.kind,
+    reason: failure.message,
+  });
+
+  try {
+    const held = await deps.runtime.imageStatus(reference);
+    if (held !== undefined) {
+      return {
+        image: image.original,
+        ...(digest === undefined ? {} : { digest }),
+        outcome: 'present',
+        seconds: seconds(),
+        attempts: 0,
+        ...(await pinIfAsked(reference, settings, deps)),
+      };
+    }
+  } catch (error) {
+    return failed(asPullFailure(error));
+  }
+
+  let credential: RegistryCredential | undefined;
+  try {
+    credential = await deps.credentials(image.name);
+  } catch (error) {
+    return failed(asPullFailure(error));
+  }
+  const auth =
+    credential === undefined
+      ? undefined
+      : { username: credential.username, password: credential.password };
+
+  let reserved = 0;
+  try {
+    for (;;) {
+      attempts += 1;
+      let runtimeCode: string | undefined;
+      try {
+        if (bytes === undefined) {
+          const footprint = await deps.footprint(image, credential);
+          bytes = footprint.compressedBytes;
+          digest = footprint.digest;
+          const verdict: DiskVerdict = diskVerdict(
+            bytes,
+            await deps.space(),
+            settings.disk,
+            admission.reservedBytes,
+          );
+          if (!verdict.fits) return failed(new PullFailure('disk-space', verdict.message));
+          reserved = verdict.needBytes;
+          admission.reservedBytes += reserved;
+        }
+        deps.log(`pulling ${reference} (attempt ${attempts} of ${settings.attempts})`);
+        await deps.runtime.pullImage(reference, auth, settings.pullTimeout * 1000);
+        break;
+      } catch (error) {
+        runtimeCode = error instanceof RuntimeCallError ? error.code : undefined;
+        const failure = asPullFailure(error);
+        if (attempts >= settings.attempts || !isRetryable(failure, runtimeCode)) {
+          return failed(failure);
+        }
+        const wait = backoffMs(attempts, settings.backoff, deps.random);
+        deps.log(`${reference}: ${failure.kind}: ${failure.message}; retrying in ${wait} ms`);
+        await deps.sleep(wait);
+      }
+    }
+    // Proof, not trust: the runtime must now answer for the image.
+    const held = await deps.runtime.imageStatus(reference);
+    if (held === undefined) {
+      return failed(
+        new PullFailure('runtime', `the runtime reported ${reference} pulled but does not hold it`),
+      );
+    }
+    return {
+      image: image.original,
+      ...(digest === undefined ? {} : { digest }),
+      outcome: 'pulled',
+      bytes,
+      seconds: seconds(),
+      attempts,
+      pulledAt: new Date(deps.now()).toISOString(),
+      ...(await pinIfAsked(reference, settings, deps)),
+    };
+  } catch (error) {
+    return failed(asPullFailure(error));
+  } finally {
+    admission.reservedBytes -= reserved;
+  }
+}
+
+async function pinIfAsked(
+  reference: string,
+  settings: PullSettings,
+  deps: PullDependencies,
+): Promise<{ pinned?: boolean }> {
+  if (!settings.pin) return {};
+  if (deps.pins === undefined) {
+    deps.log(`${reference}: not pinned: the runtime is not containerd`);
+    return { pinned: false };
+  }
+  try {
+    await deps.pins.pin(reference);
+    return { pinned: true };
+  } catch (error) {
+    deps.log(`${reference}: not pinned: ${oneLine((error as Error).message)}`);
+    return { pinned: false };
+  }
+}

@@ -1,0 +1,119 @@
+import type { NodeConfig } from '#shared/credentials/node-config.ts';
+import { CriImageRuntime, type ImageRuntime } from '#shared/cri/client.ts';
+import { ContainerdPins } from '#shared/cri/containerd-pin.ts';
+import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
+import { imageFootprint, nodePlatform } from '#shared/registry/image-footprint.ts';
+import { measureImageFilesystem } from './disk.ts';
+import type { PullDependencies } from './pull.ts';
+import { nodeCredentials } from './registry-credentials.ts';
+
+// The real adapters behind `pullwarden-node pull` and `agent`: the CRI on the runtime's socket,
+// containerd's image service for pins, the node config's credential sources, the registry for image
+// sizes, and statfs for free space.
+
+export interface NodeServices {
+  runtime: ImageRuntime;
+  /** The runtime as CRI Version names it, e.g. `containerd 1.7.27`. */
+  runtimeName: string;
+  pull: PullDependencies;
+  close(): void;
+}
+
+// containerd reports the pin label to the kubelet from 1.7 on; earlier versions keep the label but the
+// kubelet's GC does not see it.
+function pinsReachKubelet(runtimeName: string, runtimeVersion: string): boolean {
+  if (runtimeName !== 'containerd') return false;
+  const match = /^v?(\d+)\.(\d+)/.exec(runtimeVersion);
+  if (match === null) return true;
+  return Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) >= 7);
+}
+
+export async function openNodeServices(
+  config: NodeConfig,
+  options: {
+    endpoint?: string;
+    pin: boolean;
+    env: Readonly<Record<string, string | undefined>>;
+    log(line: string): void;
+  },
+): Promise<NodeServices> {
+  const settings = config.prePull;
+  const endpoint = await detectRuntimeEndpoint(
+    options.endpoint ?? settings.runtimeEndpoint,
+    options.env,
+  );
+  const runtime = new CriImageRuntime(endpoint);
+  let version: Awaited<ReturnType<ImageRuntime['version']>>;
+  try {
+    version = await runtime.version();
+  } catch (error) {
+    runtime.close();
+    throw new Error(
+      `the container runtime at ${endpoint} does not answer: ${(error as Error).message}`,
+    );
+  }
+  let pins: ContainerdPins | undefined;
+  if (options.pin) {
+    if (version.runtimeName !== 'containerd') {
+      options.log(`pinning needs containerd; ${version.runtimeName} images are pulled unpinned`);
+    } else {
+      if (!pinsReachKubelet(version.runtimeName, version.runtimeVersion)) {
+        options.log(
+          `containerd ${version.runtimeVersion} keeps the pin label, but the kubelet's image GC honours it from containerd 1.7 on`,
+        );
+      }
+      pins = new ContainerdPins(endpoint);
+    }
+  }
+  const endpoints = new Map(settings.registryEndpoints.map((entry) => [entry.host, entry.url]));
+  const platform = nodePlatform();
+  const filesystems = async () => {
+    try {
+      return (await runtime.imageFilesystems()).map((filesystem) => filesystem.mountpoint);
+    } catch {
+      return [];
+    }
+  };
+  const pull: PullDependencies = {
+    runtime,
+    ...(pins === undefined ? {} : { pins }),
+    credentials: nodeCredentials(config, options.log),
+    async footprint(image, credential) {
+      const endpoint = endpoints.get(image.registry);
+      const footprint = await imageFootprint({
+        registry: image.registry,
+        repository: image.repository,
+        reference:
+          image.digest === undefined ? { tag: image.tag ?? 'latest' } : { digest: image.digest },
+        platform,
+        ...(credential === undefined ? {} : { credentials: credential }),
+        ...(endpoint === undefined ? {} : { endpoint }),
+      });
+      return {
+        compressedBytes: footprint.compressedBytes,
+        manifestDigest: footprint.manifestDigest,
+        digest: footprint.digest,
+      };
+    },
+    async space() {
+      return measureImageFilesystem([
+        ...(settings.disk.path === undefined ? [] : [settings.disk.path]),
+        ...(await filesystems()),
+        '/',
+      ]);
+    },
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    random: Math.random,
+    log: options.log,
+  };
+  return {
+    runtime,
+    runtimeName: `${version.runtimeName} ${version.runtimeVersion}`.trim(),
+    pull,
+    close() {
+      runtime.close();
+      pins?.close();
+    },
+  };
+}

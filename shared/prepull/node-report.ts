@@ -1,0 +1,183 @@
+import { z } from 'zod';
+
+// `pullwarden.nodereport/v1`: what one node's agent holds of its node group's warm set, sent to
+// POST /v1/nodegroups/{nodeGroup}/nodes/{node}/report after every reconcile. A report replaces the node's
+// previous one whole; `sequence` orders them, so a retried or delayed older report changes nothing.
+
+export const NODE_REPORT_SCHEMA = 'pullwarden.nodereport/v1';
+
+export const IMAGE_STATES = ['present', 'pulling', 'failed'] as const;
+export type ImageState = (typeof IMAGE_STATES)[number];
+
+/**
+ * Why a pull failed. The registry causes match the kubelet-event classifier's; `registry` is a server
+ * error the registry answered; `disk-space` is a pull the agent refused before starting, `timeout` one
+ * that ran out of time, `runtime` a container runtime error.
+ */
+export const PULL_FAILURE_KINDS = [
+  'authentication',
+  'not-found',
+  'rate-limited',
+  'network',
+  'registry',
+  'disk-space',
+  'timeout',
+  'runtime',
+  'unknown',
+] as const;
+export type PullFailureKind = (typeof PULL_FAILURE_KINDS)[number];
+
+const digest = z
+  .string()
+  .regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'must be a digest');
+
+export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+export const NODE_GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const nodeImageSchema = z.strictObject({
+  /** `registry/repository[:tag]@digest`, as the warm set names it. */
+  image: z.string().min(1).max(1024),
+  digest,
+  state: z.enum(IMAGE_STATES),
+  /** Compressed bytes the registry manifest declares (config and layers of the node's platform). */
+  bytes: z.number().int().min(0).optional(),
+  /** When the agent pulled it (not set for an image that was already present). */
+  pulledAt: z.iso.datetime().optional(),
+  /** Time the pull took, all attempts included. */
+  durationMs: z.number().int().min(0).optional(),
+  attempts: z.number().int().min(0).optional(),
+  /** The agent labelled it `io.cri-containerd.pinned=pinned`: the kubelet's image GC skips it. */
+  pinned: z.boolean().optional(),
+  cause: z.enum(PULL_FAILURE_KINDS).optional(),
+  /** One line, credentials removed, at most 300 characters. */
+  reason: z.string().max(300).optional(),
+});
+export type NodeImage = z.infer<typeof nodeImageSchema>;
+
+export const nodeReportSchema = z.strictObject({
+  schema: z.literal(NODE_REPORT_SCHEMA),
+  nodeGroup: z.string().regex(NODE_GROUP_NAME),
+  node: z.string().regex(NODE_NAME, 'must be a Kubernetes node name'),
+  instanceId: z
+    .string()
+    .regex(/^i-[0-9a-f]{8,17}$/)
+    .optional(),
+  /** Increases with every report a node sends (the agent uses its clock in milliseconds). */
+  sequence: z.number().int().min(0),
+  reportedAt: z.iso.datetime(),
+  /** The warm set's ETag the agent reconciled against. */
+  warmSetEtag: z.string().max(200).optional(),
+  agent: z.strictObject({
+    version: z.string().min(1).max(64),
+    /** The container runtime, as CRI Version names it, e.g. `containerd 1.7.27`. */
+    runtime: z.string().min(1).max(128).optional(),
+  }),
+  /** The image filesystem as the agent measured it before its last pull. */
+  disk: z
+    .strictObject({
+      path: z.string().min(1).max(4096),
+      freeBytes: z.number().int().min(0),
+      totalBytes: z.number().int().min(0),
+    })
+    .optional(),
+  images: z.array(nodeImageSchema).max(2000),
+});
+export type NodeReport = z.infer<typeof nodeReportSchema>;
+
+export const NODE_GROUP_STATUS_SCHEMA = 'pullwarden.nodegroupstatus/v1';
+
+// `pullwarden.nodegroupstatus/v1`: GET /v1/nodegroups/{nodeGroup}/status, the fresh reports of a node
+// group set against its warm set.
+
+/** A node as its newest report describes it; `receivedAt` is pullwarden's clock, not the node's. */
+export interface NodeGroupStatusNode {
+  node: string;
+  instanceId?: string;
+  sequence: number;
+  reportedAt: string;
+  receivedAt: string;
+  warmSetEtag?: string;
+  agent: NodeReport['agent'];
+  disk?: NonNullable<NodeReport['disk']>;
+}
+
+export interface NodePullFailure {
+  node: string;
+  cause: PullFailureKind;
+  reason?: string;
+  /** When the node reported the failure. */
+  at: string;
+  attempts?: number;
+}
+
+export interface ImageStatus {
+  /** `registry/repository[:tag]@digest`, as the warm set names it. */
+  image: string;
+  digest: string;
+  tag?: string;
+  /** False for an image nodes still report that has left the warm set. */
+  inWarmSet: boolean;
+  /** Fresh nodes by state, sorted by name. */
+  present: string[];
+  pulling: string[];
+  failed: NodePullFailure[];
+  /** Fresh nodes that do not report the image at all (warm-set images only). */
+  missing: string[];
+  /** Nodes that hold it pinned against the kubelet's image garbage collection. */
+  pinned: number;
+  /** Over the fresh nodes that pulled it and said how long it took. */
+  pullDurationMs?: { median: number; max: number; samples: number };
+}
+
+export interface NodeGroupStatus {
+  schema: typeof NODE_GROUP_STATUS_SCHEMA;
+  nodeGroup: string;
+  generatedAt: string;
+  /** A node whose newest report was received longer ago than this is stale. */
+  staleAfterSeconds: number;
+  nodes: NodeGroupStatusNode[];
+  staleNodes: NodeGroupStatusNode[];
+  /** Warm-set images first, then the others; by image within each. */
+  images: ImageStatus[];
+}
+
+const statusNodeSchema = z.looseObject({
+  node: z.string(),
+  sequence: z.number(),
+  reportedAt: z.string(),
+  receivedAt: z.string(),
+  agent: z.looseObject({ version: z.string() }),
+});
+
+/** What a client checks of a status document before it reads it. */
+export const nodeGroupStatusSchema = z.looseObject({
+  schema: z.literal(NODE_GROUP_STATUS_SCHEMA),
+  nodeGroup: z.string(),
+  generatedAt: z.string(),
+  staleAfterSeconds: z.number(),
+  nodes: z.array(statusNodeSchema),
+  staleNodes: z.array(statusNodeSchema),
+  images: z.array(
+    z.looseObject({
+      image: z.string(),
+      digest: z.string(),
+      tag: z.string().optional(),
+      inWarmSet: z.boolean(),
+      present: z.array(z.string()),
+      pulling: z.array(z.string()),
+      failed: z.array(
+        z.looseObject({
+          node: z.string(),
+          cause: z.enum(PULL_FAILURE_KINDS),
+          reason: z.string().optional(),
+          at: z.string(),
+        }),
+      ),
+      missing: z.array(z.string()),
+      pinned: z.number(),
+      pullDurationMs: z
+        .looseObject({ median: z.number(), max: z.number(), samples: z.number() })
+        .optional(),
+    }),
+  ),
+});
