@@ -18,6 +18,7 @@ import {
   nodeConfigWithOptions,
   RUNTIME_OPTIONS,
   RUNTIME_OPTIONS_USAGE,
+  runNodeCommand,
 } from './node-options.ts';
 
 export const AGENT_USAGE = `Usage: pullwarden-node agent --node-group <name> [options]
@@ -196,5 +197,5 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
 export const agentCommandDefinition: Command = {
   summary: "keep the node group's warm set in the container runtime, and report it",
   usage: AGENT_USAGE,
-  run: agentCommand,
+  run: (args, io) => runNodeCommand(io, 'agent', () => agentCommand(args, io)),
 };

@@ -1,6 +1,13 @@
-import { UsageError } from '#cmd/cli/io.ts';
-import { loadNodeConfig, type NodeConfig } from '#shared/credentials/node-config.ts';
+import { type CommandIo, UsageError } from '#cmd/cli/io.ts';
+import {
+  loadNodeConfig,
+  type NodeConfig,
+  NodeConfigError,
+} from '#shared/credentials/node-config.ts';
+import { RuntimeEndpointError } from '#shared/cri/endpoint.ts';
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
+import { NodeApiError } from '#shared/node/api-client.ts';
+import { RuntimeUnreachableError } from '#shared/node/services.ts';
 
 // Options `pull`, `unpin` and `agent` share: where the node config is, which runtime to talk to, and
 // command-line overrides of the config's prePull settings.
@@ -86,4 +93,28 @@ export async function nodeConfigWithOptions(
       ...(values.pin === true ? { pin: true } : {}),
     },
   };
+}
+
+/**
+ * Runs a node command: a bad config or runtime endpoint is one line and exit 2, an unusable runtime or
+ * API one line and exit 1; usage errors go to the program's handler.
+ */
+export async function runNodeCommand(
+  io: CommandIo,
+  command: string,
+  body: () => Promise<number>,
+): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof NodeConfigError || error instanceof RuntimeEndpointError) {
+      io.stderr.write(`pullwarden-node ${command}: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof RuntimeUnreachableError || error instanceof NodeApiError) {
+      io.stderr.write(`pullwarden-node ${command}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
 }

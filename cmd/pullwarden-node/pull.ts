@@ -5,7 +5,12 @@ import type { Command } from '#cmd/cli/program.ts';
 import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
 import { pullImages } from '#shared/node/pull.ts';
 import { openNodeServices } from '#shared/node/services.ts';
-import { nodeConfigWithOptions, RUNTIME_OPTIONS, RUNTIME_OPTIONS_USAGE } from './node-options.ts';
+import {
+  nodeConfigWithOptions,
+  RUNTIME_OPTIONS,
+  RUNTIME_OPTIONS_USAGE,
+  runNodeCommand,
+} from './node-options.ts';
 
 export const PULL_USAGE = `Usage: pullwarden-node pull [options] <image>...
 
@@ -68,5 +73,5 @@ export async function pullCommand(args: readonly string[], io: CommandIo): Promi
 export const pullCommandDefinition: Command = {
   summary: 'pull images into the container runtime through the CRI (disk check, retries, pins)',
   usage: PULL_USAGE,
-  run: pullCommand,
+  run: (args, io) => runNodeCommand(io, 'pull', () => pullCommand(args, io)),
 };

@@ -7,7 +7,7 @@ import { ContainerdPins } from '#shared/cri/containerd-pin.ts';
 import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
 import { parseImageReference } from '#shared/image/reference.ts';
 import { pullReference } from '#shared/node/pull.ts';
-import { DEFAULT_NODE_CONFIG } from './node-options.ts';
+import { DEFAULT_NODE_CONFIG, runNodeCommand } from './node-options.ts';
 
 export const UNPIN_USAGE = `Usage: pullwarden-node unpin [options] <image>...
 
@@ -75,5 +75,5 @@ export async function unpinCommand(args: readonly string[], io: CommandIo): Prom
 export const unpinCommandDefinition: Command = {
   summary: 'remove the pins pullwarden set, so the image GC may collect the images again',
   usage: UNPIN_USAGE,
-  run: unpinCommand,
+  run: (args, io) => runNodeCommand(io, 'unpin', () => unpinCommand(args, io)),
 };

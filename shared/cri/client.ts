@@ -56,7 +56,9 @@ export class RuntimeCallError extends Error {
   readonly method: string;
 
   constructor(method: string, code: string, detail: string) {
-    super(`${method}: ${code}${detail === '' ? '' : `: ${detail}`}`);
+    // grpc-js appends an empty "Resolution note" to connection failures.
+    const text = detail.replace(/\.?\s*Resolution note:\s*$/, '');
+    super(`${method}: ${code}${text === '' ? '' : `: ${text}`}`);
     this.code = code;
     this.method = method;
   }

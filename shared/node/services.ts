@@ -11,6 +11,10 @@ import { nodeCredentials } from './registry-credentials.ts';
 // containerd's image service for pins, the node config's credential sources, the registry for image
 // sizes, and statfs for free space.
 
+export class RuntimeUnreachableError extends Error {
+  override readonly name = 'RuntimeUnreachableError';
+}
+
 export interface NodeServices {
   runtime: ImageRuntime;
   /** The runtime as CRI Version names it, e.g. `containerd 1.7.27`. */
@@ -48,7 +52,7 @@ export async function openNodeServices(
     version = await runtime.version();
   } catch (error) {
     runtime.close();
-    throw new Error(
+    throw new RuntimeUnreachableError(
       `the container runtime at ${endpoint} does not answer: ${(error as Error).message}`,
     );
   }

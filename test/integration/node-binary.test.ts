@@ -14,8 +14,10 @@ import {
   SEA_FUSE,
   SEA_RESOURCE,
 } from '../../scripts/build-node-binary.ts';
+import { startContainerd } from '../support/containerd.ts';
 import { startFakeEcr } from '../support/fake-ecr.ts';
 import { runProcess } from '../support/process.ts';
+import { pushOciImage, startRegistry } from '../support/registry.ts';
 
 // The single executables as a node gets them: built once (~10 s with cached Node.js tarballs), the
 // one for this machine's CPU is run, and every one is checked by its ELF header and SEA fuse.
@@ -149,6 +151,58 @@ describe('pullwarden-node single executables', () => {
       assert.equal(ecr.calls.length, 1, 'the 21st exec answered from the cache');
     } finally {
       await ecr.stop();
+    }
+  });
+
+  test('pulls an image into a real containerd through the CRI, as the SSM document runs it', async () => {
+    const registry = await startRegistry({ username: 'sea', password: 'sea-password-1' });
+    const containerd = await startContainerd({ cri: true, plainHttpRegistries: [registry.host] });
+    try {
+      const { digest } = await pushOciImage({
+        registryHost: registry.host,
+        repository: 'team/sea',
+        tag: '1.0.0',
+        username: 'sea',
+        password: 'sea-password-1',
+      });
+      const dockerConfig = join(scratch, 'sea-docker-config.json');
+      await writeFile(
+        dockerConfig,
+        JSON.stringify({
+          auths: {
+            [registry.host]: { auth: Buffer.from('sea:sea-password-1').toString('base64') },
+          },
+        }),
+      );
+      const config = join(scratch, 'sea-node.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          apiVersion: 'pullwarden.dev/v1',
+          kind: 'NodeConfig',
+          credentialProvider: {
+            cacheDirectory: join(scratch, 'sea-cache'),
+            registries: [{ source: 'docker-config', hosts: [registry.host], path: dockerConfig }],
+          },
+          prePull: {
+            runtimeEndpoint: containerd.endpoint,
+            registryEndpoints: [{ host: registry.host, url: registry.url }],
+          },
+        }),
+      );
+      const image = `${registry.host}/team/sea@${digest}`;
+      const result = await runProcess(native.file, ['pull', '--config', config, image], {
+        env: {},
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const line = JSON.parse(result.stdout) as { outcome: string; digest: string };
+      assert.equal(line.outcome, 'pulled');
+      assert.equal(line.digest, digest);
+      const listed = await containerd.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']);
+      assert.ok(listed.stdout.split('\n').includes(image), listed.stdout);
+    } finally {
+      await containerd.stop();
+      await registry.stop();
     }
   });
 
