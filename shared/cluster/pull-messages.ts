@@ -374,9 +374,10 @@ function scrub(text: string): string {
   return redactCredentials(singleLine(text)).replace(DIGEST, '$1:$2\u2026');
 }
 
-function clip(text: string): string {
-  if (text.length <= DETAIL_MAX_LENGTH) return text;
-  let cut = text.slice(0, DETAIL_MAX_LENGTH - 1);
+/** At most `max` characters, an ellipsis marking a cut, never half of a surrogate pair. */
+export function clip(text: string, max = DETAIL_MAX_LENGTH): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, max - 1);
   const last = cut.charCodeAt(cut.length - 1);
   if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
   return `${cut}\u2026`;

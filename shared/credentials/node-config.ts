@@ -445,7 +445,7 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
         ? fields.registryEndpoints
         : reader.fail(`${path}.registryEndpoints`, 'must be a list');
   const runtimeEndpoint = reader.optionalString(fields.runtimeEndpoint, `${path}.runtimeEndpoint`, {
-    pattern: /^(unix:\/\/)?\/[^\0]+$/,
+    pattern: /^(unix:(\/\/)?)?\/[^\0]+$/,
     message: 'must be a unix socket, e.g. unix:///run/containerd/containerd.sock',
   });
   const diskPath = reader.optionalString(disk.path, `${path}.disk.path`);

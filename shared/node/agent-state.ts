@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { WarmSetDocument } from './api-client.ts';
+import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
 
 // What the agent remembers across restarts: the images it added (so it releases only those), their
 // pull figures for the reports, and the last warm set with its ETag (so a restart can reconcile while
@@ -59,7 +59,13 @@ export class FileAgentState implements AgentStateStore {
     }
     try {
       const state = JSON.parse(text) as AgentState;
-      if (state.schema !== AGENT_STATE_SCHEMA || typeof state.images !== 'object') {
+      if (
+        state.schema !== AGENT_STATE_SCHEMA ||
+        !isRecord(state.images) ||
+        !Object.values(state.images).every(isRecord) ||
+        (state.warmSet !== undefined &&
+          !warmSetDocumentSchema.safeParse(state.warmSet.document).success)
+      ) {
         throw new Error('not an agent state');
       }
       return { ...state, sequence: Number.isSafeInteger(state.sequence) ? state.sequence : 0 };
@@ -76,4 +82,8 @@ export class FileAgentState implements AgentStateStore {
     await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
     await rename(temporary, this.path);
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -6,7 +6,7 @@ import {
   type NodeReport,
 } from '#shared/prepull/node-report.ts';
 import type { AgentState, AgentStateStore } from './agent-state.ts';
-import type { NodeApi, WarmSetDocument } from './api-client.ts';
+import { type NodeApi, NodeApiError, type WarmSetDocument } from './api-client.ts';
 import type { FilesystemSpace } from './disk.ts';
 import { type ImagePins, type PullResult, pullReference } from './pull.ts';
 
@@ -91,7 +91,7 @@ export class NodeAgent {
   ): Promise<{ document: WarmSetDocument; etag?: string; cached: boolean }> {
     const cached = state.warmSet;
     try {
-      const answer = await this.#deps.api.warmSet(cached?.etag);
+      let answer = await this.#deps.api.warmSet(cached?.etag);
       if (!answer.changed && cached !== undefined) {
         return {
           document: cached.document,
@@ -100,9 +100,11 @@ export class NodeAgent {
         };
       }
       if (!answer.changed) {
-        // A 304 without a document to reuse: ask again unconditionally.
-        const { warmSet: _stale, ...withoutCached } = state;
-        return this.#warmSet(withoutCached);
+        // A 304 to a request without an ETag is the server's mistake: ask once more, then give up.
+        answer = await this.#deps.api.warmSet(undefined);
+        if (!answer.changed) {
+          throw new NodeApiError('the warm set answered 304 to a request without an ETag');
+        }
       }
       return {
         document: answer.document,
@@ -335,6 +337,7 @@ export async function runAgent(
         unreachable = 0;
       }
     }
+    if (signal.aborted) break;
     const wait = Math.round(intervalMs * (0.9 + random() * 0.2));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, wait);

@@ -1,4 +1,4 @@
-import { classifyPullFailure, redactCredentials } from '#shared/cluster/pull-messages.ts';
+import { classifyPullFailure, clip, redactCredentials } from '#shared/cluster/pull-messages.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import type { RegistryCredential } from '#shared/credentials/protocol.ts';
 import { type ImageRuntime, RuntimeCallError } from '#shared/cri/client.ts';
@@ -92,8 +92,7 @@ export class PullFailure extends Error {
 }
 
 function oneLine(text: string): string {
-  const line = redactCredentials(text).replace(/\s+/g, ' ').trim();
-  return line.length <= REASON_MAX_LENGTH ? line : `${line.slice(0, REASON_MAX_LENGTH - 1)}…`;
+  return clip(redactCredentials(text).replace(/\s+/g, ' ').trim(), REASON_MAX_LENGTH);
 }
 
 /** Any error from the registry, the credential sources or the runtime, as a failure kind and a line. */
@@ -206,18 +205,25 @@ async function pullOne(
       attempts += 1;
       let runtimeCode: string | undefined;
       try {
-        if (bytes === undefined) {
+        if (reserved === 0) {
           const footprint = await deps.footprint(image, credential);
+          const space = await deps.space();
           bytes = footprint.compressedBytes;
           digest = footprint.digest;
           const verdict: DiskVerdict = diskVerdict(
             bytes,
-            await deps.space(),
+            space,
             settings.disk,
             admission.reservedBytes,
           );
-          if (!verdict.fits) return failed(new PullFailure('disk-space', verdict.message));
-          reserved = verdict.needBytes;
+          if (!verdict.fits) {
+            // Refused before any pull was tried.
+            return {
+              ...failed(new PullFailure('disk-space', verdict.message)),
+              attempts: attempts - 1,
+            };
+          }
+          reserved = Math.max(1, verdict.needBytes);
           admission.reservedBytes += reserved;
         }
         deps.log(`pulling ${reference} (attempt ${attempts} of ${settings.attempts})`);
@@ -245,7 +251,7 @@ async function pullOne(
       image: image.original,
       ...(digest === undefined ? {} : { digest }),
       outcome: 'pulled',
-      bytes,
+      ...(bytes === undefined ? {} : { bytes }),
       seconds: seconds(),
       attempts,
       pulledAt: new Date(deps.now()).toISOString(),
