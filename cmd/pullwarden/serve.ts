@@ -98,6 +98,9 @@ async function banner(stack: LocalStack, configFile: string): Promise<string> {
       lines.push(
         `then read node group ${group}'s warm set:`,
         `  curl -sS ${stack.url}/v1/nodegroups/${group}/warmset -H "Authorization: Bearer ${secretExpression(token, stack.secrets)}"`,
+        'and what its nodes hold, once an agent reports (pullwarden-node agent --node-group ' +
+          `${group} --server ${stack.url}):`,
+        `  node cmd/pullwarden/main.ts status --node-group ${group} --endpoint ${stack.url}`,
       );
     }
   }
