@@ -138,6 +138,7 @@ const agentLog = (line: string) => {
 };
 const services = await openNodeServices(nodeConfig, {
   pin: false,
+  pinOwner: 'agent',
   env: process.env,
   log: agentLog,
 });
@@ -146,7 +147,8 @@ const agent = new NodeAgent(
   {
     api: new HttpNodeApi(stack.url, 'general', async () => ({ authorization: `Bearer ${TOKEN}` })),
     runtime: services.runtime,
-    pull: (images) => pullImages(images, nodeConfig.prePull, services.pull),
+    pin: false,
+    pull: (images, onResult) => pullImages(images, nodeConfig.prePull, services.pull, onResult),
     state: new FileAgentState(join(scratch, 'agent-state.json'), () => undefined),
     space: services.pull.space,
     now: () => Date.now(),

@@ -78,18 +78,34 @@ export function signingRegion(url: URL, env: Environment): string | undefined {
  * is loaded only when they are absent.
  */
 export async function defaultCredentials(env: Environment): Promise<AwsCredentials> {
-  const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
-  if (accessKeyId && secretAccessKey) {
-    const sessionToken = env.AWS_SESSION_TOKEN?.trim();
-    return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
-  }
-  const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-  const { sessionToken, ...keys } = await defaultProvider()();
-  return {
-    accessKeyId: keys.accessKeyId,
-    secretAccessKey: keys.secretAccessKey,
-    ...(sessionToken ? { sessionToken } : {}),
+  return reusableCredentials(env)();
+}
+
+/**
+ * The default chain built once and asked again on every call: it caches what it got and refreshes it
+ * before it expires, so a long-running process does not call the instance metadata service or STS for
+ * every request.
+ */
+export function reusableCredentials(env: Environment): () => Promise<AwsCredentials> {
+  let chain:
+    | Promise<() => Promise<AwsCredentials & { sessionToken?: string | undefined }>>
+    | undefined;
+  return async () => {
+    const accessKeyId = env.AWS_ACCESS_KEY_ID?.trim();
+    const secretAccessKey = env.AWS_SECRET_ACCESS_KEY?.trim();
+    if (accessKeyId && secretAccessKey) {
+      const sessionToken = env.AWS_SESSION_TOKEN?.trim();
+      return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+    }
+    chain ??= import('@aws-sdk/credential-provider-node').then(({ defaultProvider }) =>
+      defaultProvider(),
+    );
+    const { sessionToken, ...keys } = await (await chain)();
+    return {
+      accessKeyId: keys.accessKeyId,
+      secretAccessKey: keys.secretAccessKey,
+      ...(sessionToken ? { sessionToken } : {}),
+    };
   };
 }
 

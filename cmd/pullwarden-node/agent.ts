@@ -4,10 +4,10 @@ import { parseArgs } from 'node:util';
 import type { CommandIo } from '#cmd/cli/io.ts';
 import { UsageError } from '#cmd/cli/io.ts';
 import type { Command } from '#cmd/cli/program.ts';
-import { defaultCredentials, isAwsHost, signingRegion, signRequest } from '#cmd/cli/sigv4.ts';
+import { isAwsHost, reusableCredentials, signingRegion, signRequest } from '#cmd/cli/sigv4.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import { MAX_UNREACHABLE_RECONCILES, NodeAgent, runAgent } from '#shared/node/agent.ts';
-import { FileAgentState } from '#shared/node/agent-state.ts';
+import { AgentBusyError, FileAgentState, lockAgentState } from '#shared/node/agent-state.ts';
 import { type Authorize, HttpNodeApi } from '#shared/node/api-client.ts';
 import { pullImages } from '#shared/node/pull.ts';
 import { openNodeServices } from '#shared/node/services.ts';
@@ -76,6 +76,7 @@ async function authorizer(
       'signing needs a region: set AWS_REGION for a server that is not execute-api',
     );
   }
+  const credentials = reusableCredentials(env);
   return async (request) =>
     signRequest(
       {
@@ -84,8 +85,7 @@ async function authorizer(
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),
       },
-      // Fetched per request: instance-role credentials rotate under a long-running agent.
-      { credentials: await defaultCredentials(env), region, service: 'execute-api' },
+      { credentials: await credentials(), region, service: 'execute-api' },
     );
 }
 
@@ -142,55 +142,82 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
   const authorize = await authorizer(server, settings, io.env);
 
   const log = (line: string) => io.stderr.write(`pullwarden-node agent: ${line}\n`);
-  const services = await openNodeServices(config, {
-    ...(config.prePull.runtimeEndpoint === undefined
-      ? {}
-      : { endpoint: config.prePull.runtimeEndpoint }),
-    pin: config.prePull.pin,
-    env: io.env,
-    log,
-  });
-  const agent = new NodeAgent(
-    { nodeGroup, node, version: PULLWARDEN_VERSION },
-    {
-      api: new HttpNodeApi(server.href, nodeGroup, authorize),
-      runtime: services.runtime,
-      ...(services.pull.pins === undefined ? {} : { pins: services.pull.pins }),
-      pull: (images) => pullImages(images, config.prePull, services.pull),
-      state: new FileAgentState(settings.stateFile, log),
-      space: services.pull.space,
-      now: () => Date.now(),
-      log,
-    },
-  );
-  try {
-    if (values.once === true) {
-      const summary = await agent.reconcile();
-      for (const result of summary.results) io.stdout.write(`${JSON.stringify(result)}\n`);
-      log(
-        `${summary.present}/${summary.desired} present (${summary.pulled} pulled, ${summary.failed} failed, ${summary.released} released${summary.reported ? '' : ', report not sent'})`,
-      );
-      return summary.failed === 0 ? 0 : 1;
-    }
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+  let unlock: () => Promise<void>;
+  for (;;) {
     try {
-      const ended = await runAgent(agent, (interval ?? settings.interval) * 1000, stop.signal, log);
-      if (ended === 'runtime-unreachable') {
-        log(
-          `the container runtime at ${services.runtime.endpoint} refused ${MAX_UNREACHABLE_RECONCILES} reconciles in a row; exiting so a restart reconnects`,
-        );
-        return 1;
+      unlock = await lockAgentState(settings.stateFile);
+      break;
+    } catch (error) {
+      if (!(error instanceof AgentBusyError)) throw error;
+      // A one-off reconcile has nothing to add to a running agent; a long-running one waits its turn.
+      if (values.once === true) {
+        log(`${error.message}; nothing to do`);
+        return 0;
       }
-    } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+      log(`${error.message}; waiting`);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
     }
-    return 0;
+  }
+  try {
+    const services = await openNodeServices(config, {
+      ...(config.prePull.runtimeEndpoint === undefined
+        ? {}
+        : { endpoint: config.prePull.runtimeEndpoint }),
+      pin: config.prePull.pin,
+      pinOwner: 'agent',
+      env: io.env,
+      log,
+    });
+    const agent = new NodeAgent(
+      { nodeGroup, node, version: PULLWARDEN_VERSION },
+      {
+        api: new HttpNodeApi(server.href, nodeGroup, authorize),
+        runtime: services.runtime,
+        ...(services.pull.pins === undefined ? {} : { pins: services.pull.pins }),
+        pin: config.prePull.pin,
+        pull: (images, onResult) => pullImages(images, config.prePull, services.pull, onResult),
+        state: new FileAgentState(settings.stateFile, log),
+        space: services.pull.space,
+        now: () => Date.now(),
+        log,
+      },
+    );
+    try {
+      if (values.once === true) {
+        const summary = await agent.reconcile();
+        for (const result of summary.results) io.stdout.write(`${JSON.stringify(result)}\n`);
+        log(
+          `${summary.present}/${summary.desired} present (${summary.pulled} pulled, ${summary.failed} failed, ${summary.released} released${summary.reported ? '' : ', report not sent'})`,
+        );
+        return summary.failed === 0 ? 0 : 1;
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      try {
+        const ended = await runAgent(
+          agent,
+          (interval ?? settings.interval) * 1000,
+          stop.signal,
+          log,
+        );
+        if (ended === 'runtime-unreachable') {
+          log(
+            `the container runtime at ${services.runtime.endpoint} refused ${MAX_UNREACHABLE_RECONCILES} reconciles in a row; exiting so a restart reconnects`,
+          );
+          return 1;
+        }
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      return 0;
+    } finally {
+      services.close();
+    }
   } finally {
-    services.close();
+    await unlock();
   }
 }
 

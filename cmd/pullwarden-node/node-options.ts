@@ -4,6 +4,8 @@ import {
   type NodeConfig,
   NodeConfigError,
 } from '#shared/credentials/node-config.ts';
+import { RuntimeCallError } from '#shared/cri/client.ts';
+import { PinUnsupportedError } from '#shared/cri/containerd-pin.ts';
 import { RuntimeEndpointError } from '#shared/cri/endpoint.ts';
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
 import { NodeApiError } from '#shared/node/api-client.ts';
@@ -96,8 +98,8 @@ export async function nodeConfigWithOptions(
 }
 
 /**
- * Runs a node command: a bad config or runtime endpoint is one line and exit 2, an unusable runtime or
- * API one line and exit 1; usage errors go to the program's handler.
+ * Runs a node command: a bad config or runtime endpoint is one line and exit 2; an unusable runtime,
+ * API or file (the state, the lock) one line and exit 1; usage errors go to the program's handler.
  */
 export async function runNodeCommand(
   io: CommandIo,
@@ -111,7 +113,13 @@ export async function runNodeCommand(
       io.stderr.write(`pullwarden-node ${command}: ${error.message}\n`);
       return 2;
     }
-    if (error instanceof RuntimeUnreachableError || error instanceof NodeApiError) {
+    if (
+      error instanceof RuntimeUnreachableError ||
+      error instanceof NodeApiError ||
+      error instanceof RuntimeCallError ||
+      error instanceof PinUnsupportedError ||
+      (error instanceof Error && (error as NodeJS.ErrnoException).syscall !== undefined)
+    ) {
       io.stderr.write(`pullwarden-node ${command}: ${error.message}\n`);
       return 1;
     }

@@ -58,6 +58,7 @@ export async function pullCommand(args: readonly string[], io: CommandIo): Promi
       ? {}
       : { endpoint: config.prePull.runtimeEndpoint }),
     pin: config.prePull.pin,
+    pinOwner: 'pull',
     env: io.env,
     log,
   });

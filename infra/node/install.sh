@@ -13,7 +13,9 @@
 # `pullwarden-node doctor kubelet-config` before anything is replaced; a failing check changes nothing.
 # --agent also installs the node agent for that node group: pullwarden-node-warm.service (the warm set
 # pulled before the kubelet starts) and pullwarden-node-agent.service in /etc/systemd/system, and
-# /etc/pullwarden/agent.env (0600) naming the node group; both units are enabled when --root is /.
+# /etc/pullwarden/agent.env (0600) naming the node group; both units are enabled (started with the
+# kubelet) when --root is /. Register such nodes with the kubelet label pullwarden.dev/agent=systemd,
+# which keeps the node agent DaemonSet off them.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --node-config) node_config="$2"; shift 2 ;;
     --kubelet-config) kubelet_config="$2"; shift 2 ;;
     --agent) agent=true; agent_group="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -111,6 +113,9 @@ EOF
   fi
   echo "PULLWARDEN_NODE_GROUP=$agent_group" >>"$staged/agent.env"
   install -m 0600 "$staged/agent.env" "$env_file"
+  # One agent per node: infra/kubernetes/agent/node-agent.yaml skips nodes carrying this label.
+  echo "register the node with the kubelet label pullwarden.dev/agent=systemd so the node agent DaemonSet skips it:" \
+    "--node-labels=pullwarden.dev/agent=systemd (nodeadm: spec.kubelet.flags; bootstrap.sh: --kubelet-extra-args)"
   if [ "${root%/}" = "" ] && command -v systemctl >/dev/null 2>&1; then
     systemctl daemon-reload
     systemctl enable "${units[@]}"

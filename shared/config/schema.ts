@@ -136,7 +136,7 @@ const ssmExecutor = z.strictObject({
   document: nonEmpty.default('pullwarden-prepull'),
   maxConcurrency: nonEmpty.regex(/^\d+%?$/, 'must be a number or a percentage').default('10%'),
   maxErrors: nonEmpty.regex(/^\d+%?$/, 'must be a number or a percentage').default('10%'),
-  timeoutSeconds: z.number().int().min(30).max(172800).default(600),
+  timeoutSeconds: z.number().int().min(30).max(172800).default(3600),
 });
 
 const nodeGroupSettings = z

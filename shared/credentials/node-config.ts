@@ -72,6 +72,11 @@ export interface PrePullSettings {
     expansionRatio: number;
     /** Where to measure free space; default: the runtime's image filesystem. */
     path?: string;
+    /**
+     * When the registry manifest cannot be read (the runtime may reach the registry through a mirror
+     * or with credentials of its own): `pull` without the check, with a warning, or `refuse`.
+     */
+    onUnknownSize: 'pull' | 'refuse';
   };
   /** Base URLs for registries the manifest check reaches differently (plain HTTP, a mirror). */
   registryEndpoints: { host: string; url: string }[];
@@ -429,6 +434,7 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
     'minFreeBytes',
     'expansionRatio',
     'path',
+    'onUnknownSize',
   ]);
   const agent = reader.object(fields.agent ?? {}, `${path}.agent`, [
     'server',
@@ -493,6 +499,12 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
         2,
       ),
       ...(diskPath === undefined ? {} : { path: diskPath }),
+      onUnknownSize: reader.oneOf(
+        disk.onUnknownSize,
+        `${path}.disk.onUnknownSize`,
+        ['pull', 'refuse'] as const,
+        'pull',
+      ),
     },
     registryEndpoints: endpoints.map((entry, index) => {
       const at = `${path}.registryEndpoints[${index}]`;

@@ -8,8 +8,13 @@ import { containerdImagesMethod } from './proto.ts';
 
 export const PINNED_LABEL = 'io.cri-containerd.pinned';
 export const PINNED_VALUE = 'pinned';
-/** Marks the pins pullwarden set, so unpinning never releases one an operator set by hand. */
+/**
+ * Marks the pins pullwarden set and by whom — `agent` (the warm set's images, released when they
+ * leave it) or `pull` (`pullwarden-node pull --pin`, kept until unpinned) — so unpinning never releases a
+ * pin an operator set by hand, and the agent never releases another's.
+ */
 export const PINNED_BY_LABEL = 'dev.pullwarden.pinned-by';
+export type PinOwner = 'agent' | 'pull';
 export const CRI_NAMESPACE = 'k8s.io';
 
 interface WireImage {
@@ -39,20 +44,26 @@ export class ContainerdPins {
   readonly #channel: UnixSocketChannel;
   readonly #namespace: string;
 
-  constructor(endpoint: string, options: { timeoutMs?: number; namespace?: string } = {}) {
+  readonly #owner: PinOwner;
+
+  constructor(
+    endpoint: string,
+    options: { timeoutMs?: number; namespace?: string; owner?: PinOwner } = {},
+  ) {
     this.#channel = new UnixSocketChannel(endpoint, options.timeoutMs ?? 30_000);
     this.#namespace = options.namespace ?? CRI_NAMESPACE;
+    this.#owner = options.owner ?? 'pull';
   }
 
-  /** Every record of the image `reference` names (by name, or sharing its target manifest). */
-  async #records(reference: string): Promise<WireImage[]> {
-    let images: WireImage[];
+  async #list(): Promise<WireImage[]> {
     try {
-      ({ images } = await this.#channel.call(
-        LIST,
-        { filters: [] },
-        { metadata: { 'containerd-namespace': this.#namespace } },
-      ));
+      return (
+        await this.#channel.call(
+          LIST,
+          { filters: [] },
+          { metadata: { 'containerd-namespace': this.#namespace } },
+        )
+      ).images;
     } catch (error) {
       if (error instanceof RuntimeCallError && error.code === 'UNIMPLEMENTED') {
         throw new PinUnsupportedError(
@@ -61,6 +72,11 @@ export class ContainerdPins {
       }
       throw error;
     }
+  }
+
+  /** Every record of the image `reference` names (by name, or sharing its target manifest). */
+  async #records(reference: string): Promise<WireImage[]> {
+    const images = await this.#list();
     const named = images.find((image) => image.name === reference);
     if (named === undefined) {
       throw new RuntimeCallError(
@@ -78,7 +94,7 @@ export class ContainerdPins {
 
   async #label(record: WireImage, value: string | undefined): Promise<void> {
     const labels: Record<string, string> =
-      value === undefined ? {} : { [PINNED_LABEL]: value, [PINNED_BY_LABEL]: 'pullwarden' };
+      value === undefined ? {} : { [PINNED_LABEL]: value, [PINNED_BY_LABEL]: this.#owner };
     await this.#channel.call(
       UPDATE,
       {
@@ -102,14 +118,11 @@ export class ContainerdPins {
     return result;
   }
 
-  /** Removes the pins pullwarden set; a pin without pullwarden's mark stays. */
+  /** Removes the pins pullwarden set (the agent's and `pull --pin`'s); a pin without its mark stays. */
   async unpin(reference: string): Promise<PinResult> {
     const result: PinResult = { changed: [], unchanged: [] };
     for (const record of await this.#records(reference)) {
-      if (
-        record.labels[PINNED_LABEL] === undefined ||
-        record.labels[PINNED_BY_LABEL] !== 'pullwarden'
-      ) {
+      if (record.labels[PINNED_LABEL] === undefined || !isPullwardenPin(record)) {
         result.unchanged.push(record.name);
         continue;
       }
@@ -117,6 +130,28 @@ export class ContainerdPins {
       result.changed.push(record.name);
     }
     return result;
+  }
+
+  /**
+   * Removes this owner's pins from every image none of whose names is in `keep`: containerd itself
+   * records which images were pinned, so a lost state file or a changed setting leaks no pin.
+   * Returns the names unpinned.
+   */
+  async releaseExcept(keep: ReadonlySet<string>): Promise<string[]> {
+    const images = await this.#list();
+    const kept = new Set(
+      images
+        .filter((image) => keep.has(image.name))
+        .map((image) => image.target?.digest ?? image.name),
+    );
+    const released: string[] = [];
+    for (const image of images) {
+      if (image.labels[PINNED_BY_LABEL] !== this.#owner) continue;
+      if (kept.has(image.target?.digest ?? image.name)) continue;
+      await this.#label(image, undefined);
+      released.push(image.name);
+    }
+    return released;
   }
 
   /** Whether every record of the image carries the pin label. */
@@ -128,4 +163,9 @@ export class ContainerdPins {
   close(): void {
     this.#channel.close();
   }
+}
+
+function isPullwardenPin(record: WireImage): boolean {
+  const owner = record.labels[PINNED_BY_LABEL];
+  return owner === 'agent' || owner === 'pull';
 }

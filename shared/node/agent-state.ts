@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
 
@@ -86,4 +86,64 @@ export class FileAgentState implements AgentStateStore {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Another agent process reconciles with the same state file. */
+export class AgentBusyError extends Error {
+  override readonly name = 'AgentBusyError';
+  readonly pid: number;
+
+  constructor(pid: number) {
+    super(`another pullwarden-node agent (pid ${pid}) is reconciling this node`);
+    this.pid = pid;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `<stateFile>.lock` for this process: one agent per state file, so the boot-time warm-up
+ * started again while the agent service runs does not interleave with it. A lock whose process is
+ * gone is taken over. Returns the release function (also run when the process exits).
+ */
+export async function lockAgentState(
+  stateFile: string,
+  alive: (pid: number) => boolean = isAlive,
+): Promise<() => Promise<void>> {
+  const path = `${stateFile}.lock`;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      const onExit = () => {
+        try {
+          process.getBuiltinModule('node:fs').unlinkSync(path);
+        } catch {
+          // Gone already.
+        }
+      };
+      process.once('exit', onExit);
+      return async () => {
+        process.off('exit', onExit);
+        await unlink(path).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new AgentBusyError(pid);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
 }

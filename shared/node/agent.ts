@@ -26,13 +26,20 @@ export interface AgentIdentity {
 export interface AgentDependencies {
   api: NodeApi;
   runtime: ImageRuntime;
-  /** Set when the runtime is containerd and pinning is on. */
+  /** containerd's pins (undefined on other runtimes): used to release pins even when `pin` is off. */
   pins?: ImagePins;
-  pull(images: readonly ImageReference[]): Promise<PullResult[]>;
+  /** Pin the images the agent holds for the warm set. */
+  pin: boolean;
+  pull(
+    images: readonly ImageReference[],
+    onResult: (result: PullResult, image: ImageReference) => Promise<void>,
+  ): Promise<PullResult[]>;
   state: AgentStateStore;
   space(): Promise<FilesystemSpace>;
   now(): number;
   log(line: string): void;
+  /** While pulls run, report this often, so a long pull never makes the node look stale. */
+  heartbeatMs?: number;
 }
 
 export interface ReconcileSummary {
@@ -40,6 +47,8 @@ export interface ReconcileSummary {
   present: number;
   pulled: number;
   failed: number;
+  /** Failed before and not tried again yet (backing off). */
+  deferred: number;
   released: number;
   evicted: number;
   /** The warm set came from the agent's state because the API could not be read. */
@@ -49,17 +58,26 @@ export interface ReconcileSummary {
 }
 
 interface DesiredImage {
-  /** As the warm set names it. */
-  image: string;
+  /** Every name the warm set gives this digest (two tags may name one build). */
+  names: string[];
   reference: ImageReference;
   /** `registry/repository@digest`: what the runtime is asked for and lists. */
   pullAs: string;
   digest: string;
 }
 
+interface FailureRecord {
+  result: PullResult;
+  failures: number;
+  nextAttemptAt: number;
+}
+
+const DEFAULT_HEARTBEAT_MS = 5 * 60_000;
+const FIRST_RETRY_MS = 60_000;
+const LONGEST_RETRY_MS = 60 * 60_000;
+
 function desiredImages(document: WarmSetDocument, log: (line: string) => void): DesiredImage[] {
-  const desired: DesiredImage[] = [];
-  const seen = new Set<string>();
+  const byPullAs = new Map<string, DesiredImage>();
   for (const entry of document.images) {
     let reference: ImageReference;
     try {
@@ -69,17 +87,35 @@ function desiredImages(document: WarmSetDocument, log: (line: string) => void): 
       continue;
     }
     const pullAs = pullReference(reference);
-    if (seen.has(pullAs)) continue;
-    seen.add(pullAs);
-    desired.push({ image: entry.image, reference, pullAs, digest: entry.digest });
+    const known = byPullAs.get(pullAs);
+    if (known === undefined) {
+      byPullAs.set(pullAs, { names: [entry.image], reference, pullAs, digest: entry.digest });
+    } else if (!known.names.includes(entry.image)) {
+      known.names.push(entry.image);
+    }
   }
-  return desired;
+  return [...byPullAs.values()];
+}
+
+type ImageRow = Omit<NodeImage, 'image' | 'digest'>;
+
+function failedRow(result: PullResult): ImageRow {
+  return {
+    state: 'failed',
+    ...(result.bytes === undefined ? {} : { bytes: result.bytes }),
+    durationMs: Math.round(result.seconds * 1000),
+    attempts: result.attempts,
+    ...(result.cause === undefined ? {} : { cause: result.cause }),
+    ...(result.reason === undefined ? {} : { reason: result.reason }),
+  };
 }
 
 export class NodeAgent {
   readonly #identity: AgentIdentity;
   readonly #deps: AgentDependencies;
   #runtimeName: string | undefined;
+  /** Images whose pull failed, tried again after a growing delay rather than at every reconcile. */
+  readonly #failures = new Map<string, FailureRecord>();
 
   constructor(identity: AgentIdentity, deps: AgentDependencies) {
     this.#identity = identity;
@@ -89,10 +125,12 @@ export class NodeAgent {
   async #warmSet(
     state: AgentState,
   ): Promise<{ document: WarmSetDocument; etag?: string; cached: boolean }> {
-    const cached = state.warmSet;
+    // A cache from another node group (the node was moved) says nothing about this one.
+    const cached =
+      state.warmSet?.document.nodeGroup === this.#identity.nodeGroup ? state.warmSet : undefined;
     try {
       let answer = await this.#deps.api.warmSet(cached?.etag);
-      if (!answer.changed && cached !== undefined) {
+      if (!answer.changed && cached?.etag !== undefined) {
         return {
           document: cached.document,
           ...(cached.etag === undefined ? {} : { etag: cached.etag }),
@@ -134,22 +172,53 @@ export class NodeAgent {
     return this.#runtimeName === '' ? undefined : this.#runtimeName;
   }
 
+  #recordFailure(pullAs: string, result: PullResult): void {
+    const failures = (this.#failures.get(pullAs)?.failures ?? 0) + 1;
+    const delay = Math.min(LONGEST_RETRY_MS, FIRST_RETRY_MS * 2 ** (failures - 1));
+    this.#failures.set(pullAs, { result, failures, nextAttemptAt: this.#deps.now() + delay });
+  }
+
   async reconcile(): Promise<ReconcileSummary> {
-    const { deps } = { deps: this.#deps };
+    const deps = this.#deps;
     const state = await deps.state.load();
     const warmSet = await this.#warmSet(state);
     const desired = desiredImages(warmSet.document, deps.log);
     const held = new Set((await deps.runtime.listImages()).flatMap((image) => image.repoDigests));
     const missing = desired.filter((image) => !held.has(image.pullAs));
-    let evicted = 0;
-    for (const image of missing) {
-      const added = state.images[image.pullAs];
-      if (added !== undefined) {
-        evicted += 1;
-        added.evictions += 1;
-        deps.log(`${image.pullAs} is gone from the runtime; pulling it again`);
-      }
+    const now = deps.now();
+    const due = missing.filter(
+      (image) => (this.#failures.get(image.pullAs)?.nextAttemptAt ?? 0) <= now,
+    );
+    const deferred = missing.length - due.length;
+
+    // What each image's row says right now; pulls update it as they finish.
+    const rows = new Map<string, ImageRow>();
+    const presentRow = (pullAs: string): ImageRow => {
+      const added = state.images[pullAs];
+      return {
+        state: 'present',
+        ...(added?.bytes === undefined ? {} : { bytes: added.bytes }),
+        ...(added === undefined ? {} : { pulledAt: added.addedAt, pinned: added.pinned }),
+        ...(added?.durationMs === undefined ? {} : { durationMs: added.durationMs }),
+        ...(added?.attempts === undefined ? {} : { attempts: added.attempts }),
+      };
+    };
+    for (const image of desired) {
+      const failure = this.#failures.get(image.pullAs);
+      rows.set(
+        image.pullAs,
+        !missing.includes(image)
+          ? presentRow(image.pullAs)
+          : due.includes(image) || failure === undefined
+            ? { state: 'pulling' }
+            : failedRow(failure.result),
+      );
     }
+    const images = (): NodeImage[] =>
+      desired.flatMap((image) => {
+        const row = rows.get(image.pullAs) ?? { state: 'pulling' };
+        return image.names.map((name) => ({ image: name, digest: image.digest, ...row }));
+      });
 
     const reportBase = async (): Promise<
       Omit<NodeReport, 'images' | 'sequence' | 'reportedAt'>
@@ -174,102 +243,124 @@ export class NodeAgent {
         ...(disk === undefined ? {} : { disk }),
       };
     };
-    const send = async (images: NodeImage[]): Promise<boolean> => {
-      const now = deps.now();
-      state.sequence = Math.max(state.sequence + 1, now);
+    const send = async (): Promise<boolean> => {
+      const at = deps.now();
+      state.sequence = Math.max(state.sequence + 1, at);
       const report: NodeReport = {
         ...(await reportBase()),
         sequence: state.sequence,
-        reportedAt: new Date(now).toISOString(),
-        images,
+        reportedAt: new Date(at).toISOString(),
+        images: images(),
       };
       try {
-        await deps.api.report(report);
+        if (!(await deps.api.report(report))) {
+          deps.log(
+            `report ${report.sequence} not taken: the server holds a newer one of ${report.node} (another agent, or a clock that went back)`,
+          );
+        }
         return true;
       } catch (error) {
         deps.log(`report not sent: ${(error as Error).message}`);
         return false;
       }
     };
-    const presentImage = (image: DesiredImage): NodeImage => {
-      const added = state.images[image.pullAs];
-      return {
-        image: image.image,
-        digest: image.digest,
-        state: 'present',
-        ...(added?.bytes === undefined ? {} : { bytes: added.bytes }),
-        ...(added === undefined ? {} : { pulledAt: added.addedAt, pinned: added.pinned }),
-        ...(added?.durationMs === undefined ? {} : { durationMs: added.durationMs }),
-        ...(added?.attempts === undefined ? {} : { attempts: added.attempts }),
-      };
+    // Saves are chained: each pull's result is on disk before the next one's, in order.
+    let saved: Promise<void> = Promise.resolve();
+    const save = () => {
+      saved = saved.then(() => deps.state.save(state));
+      return saved;
     };
 
     let results: PullResult[] = [];
-    if (missing.length > 0) {
-      await send(
-        desired.map((image) =>
-          missing.includes(image)
-            ? { image: image.image, digest: image.digest, state: 'pulling' }
-            : presentImage(image),
-        ),
-      );
-      results = await deps.pull(missing.map((image) => image.reference));
+    let evicted = 0;
+    if (due.length > 0) {
+      await send();
+      const heartbeat = setInterval(() => {
+        void send();
+      }, deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+      heartbeat.unref?.();
+      const byReference = new Map(due.map((image) => [image.reference, image]));
+      try {
+        results = await deps.pull(
+          due.map((image) => image.reference),
+          async (result, reference) => {
+            const image = byReference.get(reference);
+            if (image === undefined) return;
+            if (result.outcome === 'failed') {
+              this.#recordFailure(image.pullAs, result);
+              rows.set(image.pullAs, failedRow(result));
+              return;
+            }
+            this.#failures.delete(image.pullAs);
+            const before = state.images[image.pullAs];
+            if (result.outcome === 'pulled') {
+              if (before !== undefined) {
+                evicted += 1;
+                deps.log(`${image.pullAs} was gone from the runtime; pulled it again`);
+              }
+              state.images[image.pullAs] = {
+                addedAt: result.pulledAt ?? new Date(deps.now()).toISOString(),
+                pinned: result.pinned === true,
+                ...(result.bytes === undefined ? {} : { bytes: result.bytes }),
+                durationMs: Math.round(result.seconds * 1000),
+                attempts: result.attempts,
+                evictions: (before?.evictions ?? 0) + (before === undefined ? 0 : 1),
+              };
+            } else if (result.pinned === true) {
+              // Held already (the kubelet got there first) but pinned here: the pin is ours.
+              state.images[image.pullAs] =
+                before === undefined
+                  ? { addedAt: new Date(deps.now()).toISOString(), pinned: true, evictions: 0 }
+                  : { ...before, pinned: true };
+            }
+            rows.set(image.pullAs, presentRow(image.pullAs));
+            await save();
+          },
+        );
+      } finally {
+        clearInterval(heartbeat);
+      }
     }
-    const resultOf = new Map(missing.map((image, index) => [image.pullAs, results[index]]));
-    for (const [pullAs, result] of resultOf) {
-      if (result?.outcome !== 'pulled') continue;
-      const before = state.images[pullAs];
-      state.images[pullAs] = {
-        addedAt: result.pulledAt ?? new Date(deps.now()).toISOString(),
-        pinned: result.pinned === true,
-        ...(result.bytes === undefined ? {} : { bytes: result.bytes }),
-        durationMs: Math.round(result.seconds * 1000),
-        attempts: result.attempts,
-        evictions: before?.evictions ?? 0,
-      };
-    }
-    // Images held before this reconcile that the agent added: pin them when asked and not yet pinned.
-    if (deps.pins !== undefined) {
+
+    // Images held for the warm set before this reconcile: pin them when pinning is on.
+    if (deps.pin && deps.pins !== undefined) {
       for (const image of desired) {
         const added = state.images[image.pullAs];
-        if (added === undefined || added.pinned || resultOf.has(image.pullAs)) continue;
+        if (added === undefined || added.pinned || !held.has(image.pullAs)) continue;
         try {
           await deps.pins.pin(image.pullAs);
           added.pinned = true;
+          rows.set(image.pullAs, presentRow(image.pullAs));
         } catch (error) {
           deps.log(`${image.pullAs}: not pinned: ${(error as Error).message}`);
         }
       }
     }
 
-    const released = await this.#release(state, new Set(desired.map((image) => image.pullAs)));
-    const images: NodeImage[] = desired.map((image) => {
-      const result = resultOf.get(image.pullAs);
-      if (result === undefined || result.outcome !== 'failed') return presentImage(image);
-      return {
-        image: image.image,
-        digest: image.digest,
-        state: 'failed',
-        ...(result.bytes === undefined ? {} : { bytes: result.bytes }),
-        durationMs: Math.round(result.seconds * 1000),
-        attempts: result.attempts,
-        ...(result.cause === undefined ? {} : { cause: result.cause }),
-        ...(result.reason === undefined ? {} : { reason: result.reason }),
-      };
-    });
+    const desiredRefs = new Set(desired.map((image) => image.pullAs));
+    for (const pullAs of this.#failures.keys()) {
+      if (!desiredRefs.has(pullAs)) this.#failures.delete(pullAs);
+    }
+    const released = await this.#release(state, desiredRefs);
+    // Releasing may have removed pins: the rows of held images say what is true now.
+    for (const image of desired) {
+      if (rows.get(image.pullAs)?.state === 'present')
+        rows.set(image.pullAs, presentRow(image.pullAs));
+    }
     state.warmSet = {
       document: warmSet.document,
       ...(warmSet.etag === undefined ? {} : { etag: warmSet.etag }),
     };
-    const reported = await send(images);
-    await deps.state.save(state);
-    const failed = images.filter((image) => image.state === 'failed').length;
-    const pulled = results.filter((result) => result.outcome === 'pulled').length;
+    await saved;
+    const reported = await send();
+    await save();
+    const failed = [...rows.values()].filter((row) => row.state === 'failed').length;
     return {
       desired: desired.length,
       present: desired.length - failed,
-      pulled,
+      pulled: results.filter((result) => result.outcome === 'pulled').length,
       failed,
+      deferred,
       released,
       evicted,
       warmSetFromCache: warmSet.cached,
@@ -278,27 +369,29 @@ export class NodeAgent {
     };
   }
 
-  /** Forgets the images the agent added that left the warm set, removing the pins it set on them. */
+  /**
+   * Forgets the images the agent added that left the warm set, and removes the agent's pins from
+   * every image that is not in it — all of them when pinning is off. containerd's labels, not the state
+   * file, say which pins are the agent's.
+   */
   async #release(state: AgentState, desired: ReadonlySet<string>): Promise<number> {
-    let released = 0;
-    for (const [pullAs, added] of Object.entries(state.images)) {
-      if (desired.has(pullAs)) continue;
-      if (added.pinned && this.#deps.pins !== undefined) {
-        try {
-          await this.#deps.pins.unpin(pullAs);
-        } catch (error) {
-          // Gone already (the GC, an operator) is the outcome releasing wants anyway.
-          if (!/NOT_FOUND/.test((error as Error).message)) {
-            this.#deps.log(
-              `${pullAs}: left the warm set but could not be unpinned: ${(error as Error).message}`,
-            );
-            continue;
-          }
+    const { pins, pin, log } = this.#deps;
+    if (pins !== undefined) {
+      try {
+        for (const name of await pins.releaseExcept(pin ? desired : new Set())) {
+          log(`${name}: unpinned; the kubelet's image GC may collect it again`);
         }
+        if (!pin) for (const added of Object.values(state.images)) added.pinned = false;
+      } catch (error) {
+        log(`pins not released: ${(error as Error).message}`);
       }
+    }
+    let released = 0;
+    for (const pullAs of Object.keys(state.images)) {
+      if (desired.has(pullAs)) continue;
       delete state.images[pullAs];
       released += 1;
-      this.#deps.log(`${pullAs} left the warm set; released to the kubelet's image GC`);
+      log(`${pullAs} left the warm set; released to the kubelet's image GC`);
     }
     return released;
   }

@@ -47,7 +47,8 @@ export class NodeApiError extends Error {
 
 export interface NodeApi {
   warmSet(etag: string | undefined): Promise<WarmSetAnswer>;
-  report(report: NodeReport): Promise<void>;
+  /** False when the server kept a newer report of this node instead. */
+  report(report: NodeReport): Promise<boolean>;
 }
 
 export class HttpNodeApi implements NodeApi {
@@ -64,7 +65,13 @@ export class HttpNodeApi implements NodeApi {
   }
 
   async #send(request: ApiRequest): Promise<Response> {
-    const headers = { ...request.headers, ...(await this.#authorize(request)) };
+    let authorization: Record<string, string>;
+    try {
+      authorization = await this.#authorize(request);
+    } catch (error) {
+      throw new NodeApiError(`cannot authorise the request: ${(error as Error).message}`);
+    }
+    const headers = { ...request.headers, ...authorization };
     try {
       return await fetch(request.url, {
         method: request.method,
@@ -128,7 +135,8 @@ export class HttpNodeApi implements NodeApi {
     };
   }
 
-  async report(report: NodeReport): Promise<void> {
+  /** False when the server kept a newer report of this node instead (its answer's `accepted`). */
+  async report(report: NodeReport): Promise<boolean> {
     const response = await this.#send({
       method: 'POST',
       url: this.#url(`nodes/${encodeURIComponent(report.node)}/report`),
@@ -136,6 +144,7 @@ export class HttpNodeApi implements NodeApi {
       body: JSON.stringify(report),
     });
     if (!response.ok) throw await this.#refused(response, 'the node report');
-    await response.body?.cancel();
+    const answer = (await response.json().catch(() => ({}))) as { accepted?: unknown };
+    return answer.accepted !== false;
   }
 }

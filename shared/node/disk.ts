@@ -32,7 +32,7 @@ export function formatBytes(bytes: number): string {
 export function diskVerdict(
   compressedBytes: number,
   space: FilesystemSpace,
-  settings: PrePullSettings['disk'],
+  settings: Pick<PrePullSettings['disk'], 'minFreePercent' | 'minFreeBytes' | 'expansionRatio'>,
   reservedBytes = 0,
 ): DiskVerdict {
   const needBytes = Math.ceil(compressedBytes * (1 + settings.expansionRatio));

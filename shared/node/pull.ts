@@ -1,7 +1,7 @@
 import { classifyPullFailure, clip, redactCredentials } from '#shared/cluster/pull-messages.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import type { RegistryCredential } from '#shared/credentials/protocol.ts';
-import { type ImageRuntime, RuntimeCallError } from '#shared/cri/client.ts';
+import { type ImageRuntime, RuntimeCallError, type RuntimeImage } from '#shared/cri/client.ts';
 import type { ImageReference } from '#shared/image/reference.ts';
 import type { PullFailureKind } from '#shared/prepull/node-report.ts';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
@@ -37,6 +37,8 @@ export interface ImagePins {
   pin(reference: string): Promise<unknown>;
   unpin(reference: string): Promise<unknown>;
   isPinned(reference: string): Promise<boolean>;
+  /** Removes this owner's pins from every image not named in `keep`; returns the names unpinned. */
+  releaseExcept(keep: ReadonlySet<string>): Promise<string[]>;
 }
 
 export type ImageFootprintReader = (
@@ -72,6 +74,12 @@ const RETRYABLE: ReadonlySet<PullFailureKind> = new Set([
   'timeout',
   'runtime',
 ]);
+
+/** The digest the runtime records for `name` (its repo digest), if any. */
+function heldDigest(held: RuntimeImage, name: string): string | undefined {
+  const prefix = `${name}@`;
+  return held.repoDigests.find((entry) => entry.startsWith(prefix))?.slice(prefix.length);
+}
 
 /** What the runtime is asked to pull: by digest when there is one, as the warm set pins it. */
 export function pullReference(image: ImageReference): string {
@@ -140,11 +148,15 @@ export async function pullImages(
   images: readonly ImageReference[],
   settings: PullSettings,
   deps: PullDependencies,
+  /** Called as each image finishes, before the others are done. */
+  onResult?: (result: PullResult, image: ImageReference) => void | Promise<void>,
 ): Promise<PullResult[]> {
   const results = new Map<ImageReference, PullResult>();
   const admission = { reservedBytes: 0 };
   await forEachConcurrently(images, settings.concurrency, async (image) => {
-    results.set(image, await pullOne(image, settings, deps, admission));
+    const result = await pullOne(image, settings, deps, admission);
+    results.set(image, result);
+    await onResult?.(result, image);
   });
   return images.map((image) => results.get(image) as PullResult);
 }
@@ -175,6 +187,7 @@ async function pullOne(
   try {
     const held = await deps.runtime.imageStatus(reference);
     if (held !== undefined) {
+      digest ??= heldDigest(held, image.name);
       return {
         image: image.original,
         ...(digest === undefined ? {} : { digest }),
@@ -200,31 +213,43 @@ async function pullOne(
       : { username: credential.username, password: credential.password };
 
   let reserved = 0;
+  let sizeUnknown = false;
   try {
     for (;;) {
       attempts += 1;
       let runtimeCode: string | undefined;
       try {
-        if (reserved === 0) {
-          const footprint = await deps.footprint(image, credential);
-          const space = await deps.space();
-          bytes = footprint.compressedBytes;
-          digest = footprint.digest;
-          const verdict: DiskVerdict = diskVerdict(
-            bytes,
-            space,
-            settings.disk,
-            admission.reservedBytes,
-          );
-          if (!verdict.fits) {
-            // Refused before any pull was tried.
-            return {
-              ...failed(new PullFailure('disk-space', verdict.message)),
-              attempts: attempts - 1,
-            };
+        if (reserved === 0 && !sizeUnknown) {
+          let footprint: Awaited<ReturnType<ImageFootprintReader>> | undefined;
+          try {
+            footprint = await deps.footprint(image, credential);
+          } catch (error) {
+            if (settings.disk.onUnknownSize === 'refuse') throw error;
+            sizeUnknown = true;
+            deps.log(
+              `${reference}: size unknown (${asPullFailure(error).message}); pulling without the disk check`,
+            );
           }
-          reserved = Math.max(1, verdict.needBytes);
-          admission.reservedBytes += reserved;
+          if (footprint !== undefined) {
+            const space = await deps.space();
+            bytes = footprint.compressedBytes;
+            digest = footprint.digest;
+            const verdict: DiskVerdict = diskVerdict(
+              bytes,
+              space,
+              settings.disk,
+              admission.reservedBytes,
+            );
+            if (!verdict.fits) {
+              // Refused before any pull was tried.
+              return {
+                ...failed(new PullFailure('disk-space', verdict.message)),
+                attempts: attempts - 1,
+              };
+            }
+            reserved = Math.max(1, verdict.needBytes);
+            admission.reservedBytes += reserved;
+          }
         }
         deps.log(`pulling ${reference} (attempt ${attempts} of ${settings.attempts})`);
         await deps.runtime.pullImage(reference, auth, settings.pullTimeout * 1000);
@@ -247,6 +272,8 @@ async function pullOne(
         new PullFailure('runtime', `the runtime reported ${reference} pulled but does not hold it`),
       );
     }
+    // A tag may have moved since the size check read it: report what the runtime holds.
+    if (image.digest === undefined) digest = heldDigest(held, image.name) ?? digest;
     return {
       image: image.original,
       ...(digest === undefined ? {} : { digest }),

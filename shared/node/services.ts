@@ -1,6 +1,6 @@
 import type { NodeConfig } from '#shared/credentials/node-config.ts';
 import { CriImageRuntime, type ImageRuntime } from '#shared/cri/client.ts';
-import { ContainerdPins } from '#shared/cri/containerd-pin.ts';
+import { ContainerdPins, type PinOwner } from '#shared/cri/containerd-pin.ts';
 import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
 import { imageFootprint, nodePlatform } from '#shared/registry/image-footprint.ts';
 import { measureImageFilesystem } from './disk.ts';
@@ -37,6 +37,8 @@ export async function openNodeServices(
   options: {
     endpoint?: string;
     pin: boolean;
+    /** Whose pins these are: the agent releases its own when images leave the warm set. */
+    pinOwner: PinOwner;
     env: Readonly<Record<string, string | undefined>>;
     log(line: string): void;
   },
@@ -56,18 +58,18 @@ export async function openNodeServices(
       `the container runtime at ${endpoint} does not answer: ${(error as Error).message}`,
     );
   }
-  let pins: ContainerdPins | undefined;
-  if (options.pin) {
-    if (version.runtimeName !== 'containerd') {
-      options.log(`pinning needs containerd; ${version.runtimeName} images are pulled unpinned`);
-    } else {
-      if (!pinsReachKubelet(version.runtimeName, version.runtimeVersion)) {
-        options.log(
-          `containerd ${version.runtimeVersion} keeps the pin label, but the kubelet's image GC honours it from containerd 1.7 on`,
-        );
-      }
-      pins = new ContainerdPins(endpoint);
-    }
+  // containerd's image service is opened whether or not pinning is on: the agent releases the pins it
+  // set earlier even after pinning was turned off.
+  const pins =
+    version.runtimeName === 'containerd'
+      ? new ContainerdPins(endpoint, { owner: options.pinOwner })
+      : undefined;
+  if (options.pin && pins === undefined) {
+    options.log(`pinning needs containerd; ${version.runtimeName} images are pulled unpinned`);
+  } else if (options.pin && !pinsReachKubelet(version.runtimeName, version.runtimeVersion)) {
+    options.log(
+      `containerd ${version.runtimeVersion} keeps the pin label, but the kubelet's image GC honours it from containerd 1.7 on`,
+    );
   }
   const endpoints = new Map(settings.registryEndpoints.map((entry) => [entry.host, entry.url]));
   const platform = nodePlatform();

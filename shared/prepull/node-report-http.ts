@@ -75,6 +75,8 @@ function parseReport(body: Buffer): NodeReport {
 }
 
 /** The path names the node group and node a report is for; the report must say the same. */
+const MAX_SEQUENCE_LEAD_MS = 24 * 3600 * 1000;
+
 function checkPathMatches(report: NodeReport, nodeGroup: string, node: string): void {
   if (report.nodeGroup !== nodeGroup) {
     throw new BadRequestError(
@@ -114,6 +116,13 @@ export async function handleNodeReportRequest(
     }
     const report = parseReport(decodeBody(request, MAX_NODE_REPORT_BYTES));
     checkPathMatches(report, nodeGroup, request.pathParameters?.node ?? '');
+    // Agents number their reports with their clock in milliseconds: a sequence far ahead of ours
+    // (a clock years off, a forged report) would make every later report look old until it expired.
+    if (report.sequence > deps.now().getTime() + MAX_SEQUENCE_LEAD_MS) {
+      throw new BadRequestError(
+        'sequence: more than a day ahead of the server clock in milliseconds; check the node clock',
+      );
+    }
     const outcome = await deps.store.putNodeReport(
       report,
       deps.now(),

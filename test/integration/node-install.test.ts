@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   access,
@@ -21,7 +22,8 @@ import { type ProcessRun, runProcess } from '../support/process.ts';
 
 // infra/node/install.sh on a scratch root: what lands where, with which modes, and that a kubelet
 // config failing `doctor kubelet-config` or a binary failing its checksum installs nothing. With
-// --agent: the systemd units of the node agent, their ordering around the kubelet and their confinement.
+// --agent: the systemd units of the node agent, their ordering around containerd and the kubelet, the
+// warm-up's once-per-boot marker, their confinement, and the node label that keeps the DaemonSet away.
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const script = join(root, 'infra/node/install.sh');
@@ -85,6 +87,7 @@ test('installs the binary, both configs and the cache directory with their modes
   // The node agent is opt-in.
   await assert.rejects(stat(join(target, 'etc/systemd/system')));
   await assert.rejects(stat(join(target, 'etc/pullwarden/agent.env')));
+  assert.doesNotMatch(run.stdout, /pullwarden\.dev\/agent/);
 });
 
 test('a kubelet config with errors installs nothing', async () => {
@@ -180,12 +183,23 @@ test('--agent installs both units and an env file naming the node group, and ena
   // systemctl runs only when installing into the running system.
   await assert.rejects(access(join(scratch, 'systemctl.log')));
   assert.match(run.stdout, new RegExp(`systemctl --root=${target} enable ${UNITS.join(' ')}`));
+  // The label that keeps the node agent DaemonSet off the node (infra/kubernetes/agent/node-agent.yaml).
+  assert.match(
+    run.stdout,
+    /^register the node with the kubelet label pullwarden\.dev\/agent=systemd .*--node-labels=pullwarden\.dev\/agent=systemd /m,
+  );
 });
+
+/** The marker that makes the warm-up run at most once per boot (/run is emptied at boot). */
+const WARMED = '/run/pullwarden/warmed';
 
 test('the warm-up runs before the kubelet, bounded, and can neither block nor fail its start', async () => {
   const target = join(scratch, 'root-agent');
   const warm = await installedUnit(target, 'pullwarden-node-warm.service');
-  assert.ok(words(warm, 'Unit', 'Requires').includes('containerd.service'));
+  // Wants=, not Requires=: an explicit containerd restart (and the kubelet's, on AL2) leaves it alone.
+  assert.ok(words(warm, 'Unit', 'Wants').includes('containerd.service'));
+  assert.deepEqual(words(warm, 'Unit', 'Requires'), []);
+  assert.deepEqual(words(warm, 'Unit', 'Requisite'), []);
   assert.ok(words(warm, 'Unit', 'After').includes('containerd.service'));
   assert.ok(words(warm, 'Unit', 'Before').includes('kubelet.service'));
   assert.equal(single(warm, 'Service', 'Type'), 'oneshot');
@@ -197,8 +211,9 @@ test('the warm-up runs before the kubelet, bounded, and can neither block nor fa
   );
   const timeout = timespanSeconds(single(warm, 'Service', 'TimeoutStartSec'));
   assert.ok(timeout > 0 && timeout <= 10 * 60, `TimeoutStartSec ${timeout}s`);
-  // The kubelet is wanted alongside the warm-up, never made to require it.
-  assert.ok(words(warm, 'Install', 'WantedBy').includes('multi-user.target'));
+  // Started with the kubelet only, never on its own at boot (its Wants= would start containerd before
+  // nodeadm or bootstrap.sh wrote containerd's config), and the kubelet never requires it.
+  assert.deepEqual(words(warm, 'Install', 'WantedBy'), ['kubelet.service']);
   for (const key of ['RequiredBy', 'UpheldBy']) assert.deepEqual(words(warm, 'Install', key), []);
   for (const key of ['BindsTo', 'PartOf', 'Upholds', 'OnFailure', 'FailureAction'])
     assert.deepEqual(
@@ -208,18 +223,47 @@ test('the warm-up runs before the kubelet, bounded, and can neither block nor fa
     );
 });
 
+test('the warm-up runs at most once per boot, marked done before it starts', async () => {
+  const target = join(scratch, 'root-agent');
+  const warm = await installedUnit(target, 'pullwarden-node-warm.service');
+  // A later start in the same boot (a kubelet restart after a warm-up that failed or timed out, so the
+  // unit is no longer active) is skipped at once instead of holding the kubelet back again.
+  assert.equal(single(warm, 'Unit', 'ConditionPathExists'), `!${WARMED}`);
+  // Written by ExecStartPre=, before ExecStart= can fail or be stopped at TimeoutStartSec, and with "+",
+  // outside the sandbox: ProtectSystem=strict leaves /run read-only to the unit's other commands.
+  const pre = single(warm, 'Service', 'ExecStartPre');
+  assert.equal(pre, `+/usr/bin/install -D -m 0644 /dev/null ${WARMED}`);
+  assert.equal(single(warm, 'Service', 'ProtectSystem'), 'strict');
+  assert.ok(!words(warm, 'Service', 'ReadWritePaths').some((dir) => WARMED.startsWith(`${dir}/`)));
+  // The command makes the marker, and /run/pullwarden with it.
+  const runDir = join(scratch, 'run-marker');
+  const [command, ...args] = pre.slice(1).replaceAll('/run/', `${runDir}/`).split(' ');
+  const made = spawnSync(command as string, args, { encoding: 'utf8' });
+  assert.equal(made.status, 0, made.stderr);
+  assert.equal((await stat(join(runDir, 'pullwarden/warmed'))).size, 0);
+  // Over a marker already there, it succeeds as well.
+  assert.equal(spawnSync(command as string, args).status, 0);
+});
+
 test('the agent starts after the warm-up whatever its outcome and restarts on failure', async () => {
   const target = join(scratch, 'root-agent');
   const agent = await installedUnit(target, 'pullwarden-node-agent.service');
   assert.ok(words(agent, 'Unit', 'After').includes('pullwarden-node-warm.service'));
   assert.ok(!words(agent, 'Unit', 'Requires').includes('pullwarden-node-warm.service'));
+  // Wants=, not Requires=, containerd: a containerd restart neither stops nor restarts the agent.
+  assert.ok(words(agent, 'Unit', 'Wants').includes('containerd.service'));
+  assert.ok(words(agent, 'Unit', 'After').includes('containerd.service'));
+  assert.deepEqual(words(agent, 'Unit', 'Requires'), []);
+  assert.deepEqual(words(agent, 'Unit', 'BindsTo'), []);
   assert.equal(
     single(agent, 'Service', 'ExecStart'),
     `/etc/eks/image-credential-provider/pullwarden-node agent --node-group \${PULLWARDEN_NODE_GROUP}`,
   );
   assert.equal(single(agent, 'Service', 'Restart'), 'on-failure');
   assert.deepEqual(words(agent, 'Service', 'RestartPreventExitStatus'), ['2']);
-  assert.ok(words(agent, 'Install', 'WantedBy').includes('multi-user.target'));
+  // Started with the kubelet as well: wanted by multi-user.target, its Wants= would start containerd at
+  // boot before nodeadm or bootstrap.sh wrote containerd's config.
+  assert.deepEqual(words(agent, 'Install', 'WantedBy'), ['kubelet.service']);
 });
 
 test('both units read agent.env and the node config, run confined, and may write only the state directory', async () => {
@@ -287,8 +331,10 @@ test('systemd-analyze verify accepts both units on a root with containerd and th
   const target = join(scratch, 'root-verify');
   const run = await install(['--binary', release, '--root', target, '--agent', 'general']);
   assert.equal(run.code, 0, run.stderr);
-  // The units a node brings: systemd's own, and stand-ins for containerd and the kubelet.
+  // The units a node brings: systemd's own, and stand-ins for containerd and the kubelet; and the
+  // coreutils install(1) the warm unit's ExecStartPre= runs.
   await cp(systemUnits as string, join(target, 'usr/lib/systemd/system'), { recursive: true });
+  await cp('/usr/bin/install', join(target, 'usr/bin/install'));
   for (const name of ['containerd', 'kubelet'])
     await writeFile(
       join(target, `etc/systemd/system/${name}.service`),

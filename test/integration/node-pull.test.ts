@@ -58,7 +58,9 @@ async function push(repository: string, tag: string) {
 }
 
 let configs = 0;
-async function nodeConfig(options: { password?: string; prePull?: Record<string, unknown> } = {}) {
+async function nodeConfig(
+  options: { password?: string; prePull?: Record<string, unknown>; sizeCheckUrl?: string } = {},
+) {
   configs += 1;
   const dockerConfig = join(scratch, `docker-config-${configs}.json`);
   const hosts = [registry.host, flaky.host, slow.host];
@@ -81,7 +83,7 @@ async function nodeConfig(options: { password?: string; prePull?: Record<string,
         runtimeEndpoint: containerd.endpoint,
         backoff: '600ms',
         registryEndpoints: [
-          { host: registry.host, url: registry.url },
+          { host: registry.host, url: options.sizeCheckUrl ?? registry.url },
           { host: flaky.host, url: flaky.url },
           { host: slow.host, url: slow.url },
         ],
@@ -227,6 +229,30 @@ test('--pin labels the image for containerd; unpin removes only that label', asy
   } finally {
     pins.close();
   }
+});
+
+test('a manifest the node cannot read: pulled without the disk check, or refused when told to', async () => {
+  const digest = await push('team/mirrored', '6.0.0');
+  const image = `${registry.host}/team/mirrored@${digest}`;
+  // Nothing listens there: the size check fails, the runtime still reaches the registry.
+  const unreachable = 'http://127.0.0.1:9';
+  const refused = await pull(
+    await nodeConfig({
+      sizeCheckUrl: unreachable,
+      prePull: { disk: { onUnknownSize: 'refuse' }, attempts: 1 },
+    }),
+    [image],
+  );
+  assert.equal(refused.code, 1);
+  assert.equal(refused.lines[0]?.cause, 'network');
+  assert.equal(await cri.imageStatus(image), undefined);
+
+  const pulled = await pull(await nodeConfig({ sizeCheckUrl: unreachable }), [image]);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(pulled.lines[0]?.outcome, 'pulled');
+  assert.equal(pulled.lines[0]?.bytes, undefined, 'no size without the manifest');
+  assert.match(pulled.stderr, /size unknown .*pulling without the disk check/);
+  assert.ok(await cri.imageStatus(image));
 });
 
 test('a bad image reference is a usage error and pulls nothing', async () => {

@@ -298,7 +298,10 @@ describe('bundles and packaging', () => {
     const document = template.Resources.PrepullDocument?.Properties as {
       Name: string;
       DocumentType: string;
-      Content: { parameters: Record<string, { type: string; allowedPattern: string }> };
+      Content: {
+        parameters: Record<string, { type: string; allowedPattern: string }>;
+        mainSteps: { inputs: { runCommand: string[]; timeoutSeconds: string } }[];
+      };
     };
     assert.equal(template.Resources.PrepullDocument?.Type, 'AWS::SSM::Document');
     assert.deepEqual([document.Name, document.DocumentType], ['pullwarden-prepull', 'Command']);
@@ -313,6 +316,13 @@ describe('bundles and packaging', () => {
       JSON.stringify(statements('PrepullDispatchRole').find((s) => s.Action === 'ssm:SendCommand')),
       /document\/pullwarden-prepull"/,
     );
+    // One pull at a time per instance, and a step that outlasts the wait for the lock plus the pull.
+    const [pullStep] = document.Content.mainSteps;
+    assert.match(
+      pullStep?.inputs.runCommand.join('\n') ?? '',
+      /^\s*flock -w \d+ -E 75 \/var\/lib\/pullwarden\/ssm-pull\.lock \/etc\/eks\/image-credential-provider\/pullwarden-node pull /m,
+    );
+    assert.equal(pullStep?.inputs.timeoutSeconds, '7200');
 
     // Only the function's own bundle goes into its zip.
     const { stdout } = await run('unzip', ['-Z1', join(output, 'driftReport.zip')]);

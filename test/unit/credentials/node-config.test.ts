@@ -21,7 +21,7 @@ const PRE_PULL_DEFAULTS: PrePullSettings = {
   attempts: 4,
   backoff: 2,
   pin: false,
-  disk: { minFreePercent: 15, minFreeBytes: 2 ** 30, expansionRatio: 2 },
+  disk: { minFreePercent: 15, minFreeBytes: 2 ** 30, expansionRatio: 2, onUnknownSize: 'pull' },
   registryEndpoints: [],
   agent: { interval: 60, stateFile: '/var/lib/pullwarden/agent-state.json' },
 };
@@ -208,6 +208,7 @@ describe('parseNodeConfig prePull', () => {
           minFreeBytes: '2Gi',
           expansionRatio: 1.5,
           path: '/var/lib/containerd',
+          onUnknownSize: 'refuse',
         },
         registryEndpoints: [
           { host: 'registry.internal:5000', url: 'http://registry.internal:5000' },
@@ -234,6 +235,7 @@ describe('parseNodeConfig prePull', () => {
           minFreeBytes: 2 ** 31,
           expansionRatio: 1.5,
           path: '/var/lib/containerd',
+          onUnknownSize: 'refuse',
         },
         registryEndpoints: [
           { host: 'registry.internal:5000', url: 'http://registry.internal:5000' },
@@ -433,6 +435,11 @@ describe('parseNodeConfig prePull', () => {
       'an expansion ratio above 20',
       { disk: { expansionRatio: 21 } },
       'prePull.disk.expansionRatio: must be between 0 and 20',
+    ],
+    [
+      'an unknown-size policy that is neither pull nor refuse',
+      { disk: { onUnknownSize: 'maybe' } },
+      'prePull.disk.onUnknownSize: must be one of pull, refuse',
     ],
     ['a pin that is not a boolean', { pin: 'yes' }, 'prePull.pin: must be true or false'],
     [

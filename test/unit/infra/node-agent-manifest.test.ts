@@ -6,8 +6,9 @@ import { parseAllDocuments } from 'yaml';
 import { parseNodeConfig } from '#shared/credentials/node-config.ts';
 
 // infra/kubernetes/agent/node-agent.yaml: the node agent's DaemonSet reaches the host only through the
-// runtime socket, runs with nothing it does not need, lands on every node of its group, and its
-// ConfigMap is a node config pullwarden-node accepts that points where the pod mounts things.
+// runtime socket, runs with nothing it does not need, lands on every node of its group except those
+// whose systemd units run the agent, and its ConfigMap is a node config pullwarden-node accepts that
+// points where the pod mounts things.
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const manifestText = await readFile(`${root}/infra/kubernetes/agent/node-agent.yaml`, 'utf8');
@@ -56,6 +57,16 @@ interface Volume {
   emptyDir?: { sizeLimit?: string };
 }
 
+interface NodeSelectorTerm {
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+  matchFields?: unknown[];
+}
+
+interface NodeAffinity {
+  requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] };
+  preferredDuringSchedulingIgnoredDuringExecution?: unknown[];
+}
+
 interface PodSpec {
   serviceAccountName: string;
   automountServiceAccountToken?: boolean;
@@ -63,6 +74,7 @@ interface PodSpec {
   tolerations?: { operator?: string; key?: string; effect?: string }[];
   terminationGracePeriodSeconds?: number;
   nodeSelector?: Record<string, string>;
+  affinity?: { nodeAffinity?: NodeAffinity; podAffinity?: unknown; podAntiAffinity?: unknown };
   hostNetwork?: boolean;
   hostPID?: boolean;
   hostIPC?: boolean;
@@ -240,6 +252,23 @@ describe('node-agent.yaml', () => {
     assert.equal(daemonSet.spec.selector.matchLabels['pullwarden.dev/node-group'], group);
     for (const [key, value] of Object.entries(daemonSet.spec.selector.matchLabels))
       assert.equal(daemonSet.spec.template.metadata.labels[key], value);
+  });
+
+  test('stays off nodes whose systemd units run the agent, labelled as install.sh --agent says', async () => {
+    // Terms are ORed, expressions within a term ANDed: one term, so every node it lands on lacks the label.
+    const required = pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+    assert.deepEqual(required?.nodeSelectorTerms, [
+      { matchExpressions: [{ key: 'pullwarden.dev/agent', operator: 'DoesNotExist' }] },
+    ]);
+    // Nothing else narrows or widens the placement.
+    assert.deepEqual(Object.keys(pod.affinity ?? {}), ['nodeAffinity']);
+    assert.deepEqual(Object.keys(pod.affinity?.nodeAffinity ?? {}), [
+      'requiredDuringSchedulingIgnoredDuringExecution',
+    ]);
+    const install = await readFile(`${root}/infra/node/install.sh`, 'utf8');
+    assert.match(install, /--node-labels=pullwarden\.dev\/agent=systemd/);
+    const readme = await readFile(`${root}/infra/kubernetes/agent/README.md`, 'utf8');
+    assert.match(readme, /--node-labels=pullwarden\.dev\/agent=systemd/);
   });
 
   test('sets requests and limits for CPU and memory', () => {

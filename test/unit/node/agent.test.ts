@@ -78,6 +78,8 @@ class FakeApi implements NodeApi {
   etag: string | undefined;
   failure: Error | undefined;
   reportFailure: Error | undefined;
+  /** Called with every report as it arrives (after the schema check). */
+  onReport: ((report: NodeReport) => void) | undefined;
   readonly asked: (string | undefined)[] = [];
   readonly reports: NodeReport[] = [];
 
@@ -94,10 +96,13 @@ class FakeApi implements NodeApi {
     return { changed: true, etag: this.etag, document: structuredClone(this.document) };
   }
 
-  async report(report: NodeReport): Promise<void> {
+  async report(report: NodeReport): Promise<boolean> {
     // Throws, failing the test, on any report the API would refuse.
-    this.reports.push(nodeReportSchema.parse(report));
+    const parsed = nodeReportSchema.parse(report);
+    this.reports.push(parsed);
+    this.onReport?.(parsed);
     if (this.reportFailure !== undefined) throw this.reportFailure;
+    return true;
   }
 }
 
@@ -141,22 +146,35 @@ class FakeRuntime implements ImageRuntime {
   close(): void {}
 }
 
+/** containerd's pins: `labelled` is containerd's own record of the images carrying the agent's pin. */
 class FakePins implements ImagePins {
   readonly pinCalls: string[] = [];
   readonly unpinCalls: string[] = [];
-  unpinFailure: Error | undefined;
+  /** What each releaseExcept was asked to keep, sorted. */
+  readonly releaseCalls: string[][] = [];
+  readonly labelled = new Set<string>();
+  releaseFailure: Error | undefined;
 
   async pin(reference: string): Promise<void> {
     this.pinCalls.push(reference);
+    this.labelled.add(reference);
   }
 
   async unpin(reference: string): Promise<void> {
     this.unpinCalls.push(reference);
-    if (this.unpinFailure !== undefined) throw this.unpinFailure;
+    this.labelled.delete(reference);
   }
 
-  async isPinned(): Promise<boolean> {
-    return false;
+  async isPinned(reference: string): Promise<boolean> {
+    return this.labelled.has(reference);
+  }
+
+  async releaseExcept(keep: ReadonlySet<string>): Promise<string[]> {
+    this.releaseCalls.push([...keep].sort());
+    if (this.releaseFailure !== undefined) throw this.releaseFailure;
+    const released = [...this.labelled].filter((name) => !keep.has(name));
+    for (const name of released) this.labelled.delete(name);
+    return released;
   }
 }
 
@@ -179,69 +197,130 @@ interface Failing {
   reason: string;
 }
 
-function setup(options: { pins?: boolean } = {}) {
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((ok) => {
+    resolve = ok;
+  });
+  return { promise, resolve };
+}
+
+interface SetupOptions {
+  /** containerd's pins are there (the runtime is containerd). */
+  pins?: boolean;
+  /** Pinning on; by default, on when there are pins. */
+  pin?: boolean;
+  heartbeatMs?: number;
+}
+
+function setup(options: SetupOptions = {}) {
   let clock = NOW;
   const api = new FakeApi(warmSet(API, WORKER, PAUSE), '"v1"');
   const runtime = new FakeRuntime();
   const store = new MemoryState();
   const pins = options.pins === true ? new FakePins() : undefined;
+  const pin = options.pin ?? pins !== undefined;
   const logs: string[] = [];
   const pullCalls: string[][] = [];
   const failing = new Map<string, Failing>();
+  /** Images the runtime turns out to hold when their pull starts (the kubelet got there first). */
+  const alreadyThere = new Set<string>();
+  const hooks: { beforeResult?: ((reference: string) => Promise<void> | void) | undefined } = {};
   let spaceFails = false;
-  const pull = async (images: readonly ImageReference[]): Promise<PullResult[]> => {
-    pullCalls.push(images.map(pullReference));
-    return images.map((image): PullResult => {
-      const reference = pullReference(image);
-      const failure = failing.get(reference);
-      if (failure !== undefined) {
-        return {
-          image: image.original,
-          digest: image.digest as string,
-          outcome: 'failed',
-          bytes: 42,
-          seconds: 1.5,
-          attempts: 3,
-          cause: failure.cause,
-          reason: failure.reason,
-        };
-      }
+
+  // pullImages' own pinning, as the agent's pull dependency does it.
+  const pinned = (reference: string): { pinned?: boolean } => {
+    if (!pin) return {};
+    if (pins === undefined) return { pinned: false };
+    pins.labelled.add(reference);
+    return { pinned: true };
+  };
+  const pullOne = (image: ImageReference, reference: string): PullResult => {
+    const failure = failing.get(reference);
+    if (failure !== undefined) {
+      return {
+        image: image.original,
+        digest: image.digest as string,
+        outcome: 'failed',
+        bytes: 42,
+        seconds: 1.5,
+        attempts: 3,
+        cause: failure.cause,
+        reason: failure.reason,
+      };
+    }
+    if (alreadyThere.has(reference)) {
       runtime.held.add(reference);
       return {
         image: image.original,
         digest: image.digest as string,
-        outcome: 'pulled',
-        bytes: 1000,
-        seconds: 2.25,
-        attempts: 1,
-        pulledAt: new Date(clock).toISOString(),
-        ...(pins === undefined ? {} : { pinned: true }),
+        outcome: 'present',
+        seconds: 0,
+        attempts: 0,
+        ...pinned(reference),
       };
-    });
+    }
+    runtime.held.add(reference);
+    return {
+      image: image.original,
+      digest: image.digest as string,
+      outcome: 'pulled',
+      bytes: 1000,
+      seconds: 2.25,
+      attempts: 1,
+      pulledAt: new Date(clock).toISOString(),
+      ...pinned(reference),
+    };
   };
-  const agent = new NodeAgent(
-    {
-      nodeGroup: 'general',
-      node: 'ip-10-0-1-23.eu-west-1.compute.internal',
-      instanceId: 'i-0123456789abcdef0',
-      version: '0.1.0',
-    },
-    {
-      api,
-      runtime,
-      ...(pins === undefined ? {} : { pins }),
-      pull,
-      state: store,
-      space: async (): Promise<FilesystemSpace> => {
-        if (spaceFails) throw new Error('statfs: EACCES');
-        return { path: '/var/lib/containerd', freeBytes: 50 * GIB, totalBytes: 100 * GIB };
+  /** One image after the other, each result handed over as it is known, as pullImages does. */
+  const pull = async (
+    images: readonly ImageReference[],
+    onResult: (result: PullResult, image: ImageReference) => Promise<void>,
+  ): Promise<PullResult[]> => {
+    pullCalls.push(images.map(pullReference));
+    const results: PullResult[] = [];
+    for (const image of images) {
+      const reference = pullReference(image);
+      await hooks.beforeResult?.(reference);
+      const result = pullOne(image, reference);
+      results.push(result);
+      await onResult(result, image);
+    }
+    return results;
+  };
+  /** A fresh agent over the same node: what a restart of the agent process gives. */
+  const makeAgent = () =>
+    new NodeAgent(
+      {
+        nodeGroup: 'general',
+        node: 'ip-10-0-1-23.eu-west-1.compute.internal',
+        instanceId: 'i-0123456789abcdef0',
+        version: '0.1.0',
       },
-      now: () => clock,
-      log: (line) => logs.push(line),
-    },
-  );
+      {
+        api,
+        runtime,
+        ...(pins === undefined ? {} : { pins }),
+        pin,
+        pull,
+        state: store,
+        space: async (): Promise<FilesystemSpace> => {
+          if (spaceFails) throw new Error('statfs: EACCES');
+          return { path: '/var/lib/containerd', freeBytes: 50 * GIB, totalBytes: 100 * GIB };
+        },
+        now: () => clock,
+        log: (line) => logs.push(line),
+        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      },
+    );
   return {
-    agent,
+    agent: makeAgent(),
+    makeAgent,
     api,
     runtime,
     store,
@@ -249,6 +328,8 @@ function setup(options: { pins?: boolean } = {}) {
     logs,
     pullCalls,
     failing,
+    alreadyThere,
+    hooks,
     tick(ms = 60_000) {
       clock += ms;
     },
@@ -261,6 +342,12 @@ function setup(options: { pins?: boolean } = {}) {
 function imagesOf(report: NodeReport | undefined): [string, NodeImage['state']][] {
   assert.ok(report !== undefined, 'a report was sent');
   return report.images.map((image) => [image.image, image.state]);
+}
+
+function rowOf(report: NodeReport | undefined, image: Entry | string): NodeImage | undefined {
+  assert.ok(report !== undefined, 'a report was sent');
+  const name = typeof image === 'string' ? image : image.image;
+  return report.images.find((row) => row.image === name);
 }
 
 function counts(summary: ReconcileSummary) {
@@ -287,6 +374,7 @@ describe('NodeAgent.reconcile', () => {
       present: 3,
       pulled: 2,
       failed: 0,
+      deferred: 0,
       released: 0,
       evicted: 0,
       warmSetFromCache: false,
@@ -342,8 +430,9 @@ describe('NodeAgent.reconcile', () => {
       assert.equal(report.reportedAt, new Date(NOW).toISOString());
     }
 
-    // The state remembers what the agent added (not the kubelet's image), the warm set and its ETag.
-    assert.equal(s.store.saves, 1);
+    // The state remembers what the agent added (not the kubelet's image), the warm set and its ETag:
+    // saved after each pull, then once more at the end.
+    assert.equal(s.store.saves, 3);
     assert.deepEqual(Object.keys(s.store.state.images).sort(), [pullAs(API), pullAs(WORKER)]);
     assert.deepEqual(s.store.state.images[pullAs(API)], {
       addedAt: new Date(NOW).toISOString(),
@@ -371,6 +460,7 @@ describe('NodeAgent.reconcile', () => {
       present: 3,
       pulled: 0,
       failed: 0,
+      deferred: 0,
       released: 0,
       evicted: 0,
       warmSetFromCache: false,
@@ -418,7 +508,7 @@ describe('NodeAgent.reconcile', () => {
     assert.equal(summary.pulled, 2);
     assert.equal(s.store.state.images[pullAs(API)]?.evictions, 1);
     assert.equal(s.store.state.images[pullAs(API)]?.addedAt, new Date(NOW + 60_000).toISOString());
-    assert.ok(s.logs.some((line) => line.includes(`${pullAs(API)} is gone from the runtime`)));
+    assert.ok(s.logs.some((line) => line.includes(`${pullAs(API)} was gone from the runtime`)));
 
     s.tick();
     s.runtime.held.delete(pullAs(API));
@@ -427,12 +517,15 @@ describe('NodeAgent.reconcile', () => {
     assert.equal(s.store.state.images[pullAs(API)]?.evictions, 2);
   });
 
-  test('an image the agent added that left the warm set is unpinned and forgotten; others are never touched', async () => {
+  test('an image the agent added that left the warm set is forgotten and its pin released; others are never touched', async () => {
     const s = setup({ pins: true });
     s.runtime.held.add(pullAs(PAUSE));
     await s.agent.reconcile();
     assert.equal(s.store.state.images[pullAs(API)]?.pinned, true);
     assert.equal(s.store.state.images[pullAs(WORKER)]?.pinned, true);
+    // Pinning on: the agent's pins on the warm set's images are kept.
+    assert.deepEqual(s.pins?.releaseCalls, [[pullAs(API), pullAs(PAUSE), pullAs(WORKER)].sort()]);
+    assert.deepEqual([...(s.pins?.labelled ?? [])].sort(), [pullAs(API), pullAs(WORKER)].sort());
 
     s.tick();
     s.api.document = warmSet(API);
@@ -441,52 +534,75 @@ describe('NodeAgent.reconcile', () => {
 
     assert.equal(summary.released, 1);
     assert.equal(summary.desired, 1);
-    assert.deepEqual(s.pins?.unpinCalls, [pullAs(WORKER)]);
+    assert.deepEqual(s.pins?.releaseCalls.at(-1), [pullAs(API)]);
+    assert.deepEqual([...(s.pins?.labelled ?? [])], [pullAs(API)]);
+    // Released through containerd's record of the agent's pins, not one unpin per image.
+    assert.deepEqual(s.pins?.unpinCalls, []);
     assert.deepEqual(Object.keys(s.store.state.images), [pullAs(API)]);
     // The agent never removes images: the kubelet's GC decides, and PAUSE was never the agent's.
     assert.deepEqual(s.runtime.removed, []);
-    assert.ok(!s.pins?.unpinCalls.includes(pullAs(PAUSE)));
     assert.ok(!s.pins?.pinCalls.includes(pullAs(PAUSE)));
+    assert.ok(!s.pins?.labelled.has(pullAs(PAUSE)));
     assert.deepEqual(imagesOf(s.api.reports.at(-1)), [[API.image, 'present']]);
     assert.ok(s.logs.some((line) => line.includes(`${pullAs(WORKER)} left the warm set`)));
+    assert.ok(s.logs.some((line) => line.startsWith(`${pullAs(WORKER)}: unpinned`)));
   });
 
-  test('a released image that was never pinned is forgotten without an unpin', async () => {
+  test("containerd's labels, not the state file, say which pins are the agent's", async () => {
     const s = setup({ pins: true });
+    s.runtime.held.add(pullAs(API));
+    s.runtime.held.add(pullAs(WORKER));
+    s.runtime.held.add(pullAs(PAUSE));
+    // The state says CRON was never pinned, and knows nothing of OLD (a lost state file): containerd
+    // says both carry the agent's pin.
+    const old = `registry.example.com/team/old@sha256:${'e5'.repeat(32)}`;
     s.store.state = {
       ...emptyAgentState(),
       images: {
         [pullAs(CRON)]: { addedAt: new Date(NOW).toISOString(), pinned: false, evictions: 0 },
       },
     };
+    s.pins?.labelled.add(pullAs(CRON));
+    s.pins?.labelled.add(old);
     const summary = await s.agent.reconcile();
     assert.equal(summary.released, 1);
     assert.deepEqual(s.pins?.unpinCalls, []);
+    assert.deepEqual(s.pins?.releaseCalls, [[pullAs(API), pullAs(PAUSE), pullAs(WORKER)].sort()]);
+    assert.deepEqual([...(s.pins?.labelled ?? [])], []);
     assert.equal(s.store.state.images[pullAs(CRON)], undefined);
+    assert.ok(s.logs.some((line) => line.startsWith(`${old}: unpinned`)));
   });
 
-  test('an unpin the runtime answers NOT_FOUND still releases; another failure keeps the image for next time', async () => {
-    const pinned = {
-      [pullAs(CRON)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
+  test('pins that cannot be released are logged; the image is forgotten all the same, and its pin released at a later reconcile', async () => {
+    const s = setup({ pins: true });
+    s.runtime.held.add(pullAs(API));
+    s.runtime.held.add(pullAs(WORKER));
+    s.runtime.held.add(pullAs(PAUSE));
+    s.store.state = {
+      ...emptyAgentState(),
+      images: {
+        [pullAs(CRON)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
+      },
     };
-    const gone = setup({ pins: true });
-    gone.store.state = { ...emptyAgentState(), images: structuredClone(pinned) };
-    (gone.pins as FakePins).unpinFailure = new Error('UpdateImage: NOT_FOUND: image not found');
-    assert.equal((await gone.agent.reconcile()).released, 1);
-    assert.equal(gone.store.state.images[pullAs(CRON)], undefined);
-
-    const stuck = setup({ pins: true });
-    stuck.store.state = { ...emptyAgentState(), images: structuredClone(pinned) };
-    (stuck.pins as FakePins).unpinFailure = new Error(
-      'UpdateImage: UNAVAILABLE: connection refused',
+    s.pins?.labelled.add(pullAs(CRON));
+    (s.pins as FakePins).releaseFailure = new Error('Images.List: UNAVAILABLE: connection refused');
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.released, 1);
+    assert.equal(summary.reported, true);
+    assert.equal(s.store.state.images[pullAs(CRON)], undefined);
+    assert.ok(s.pins?.labelled.has(pullAs(CRON)));
+    assert.ok(
+      s.logs.some(
+        (line) => line === 'pins not released: Images.List: UNAVAILABLE: connection refused',
+      ),
     );
-    assert.equal((await stuck.agent.reconcile()).released, 0);
-    assert.deepEqual(stuck.store.state.images[pullAs(CRON)], pinned[pullAs(CRON)]);
-    assert.ok(stuck.logs.some((line) => line.includes('could not be unpinned')));
 
-    (stuck.pins as FakePins).unpinFailure = undefined;
-    assert.equal((await stuck.agent.reconcile()).released, 1);
-    assert.deepEqual(stuck.pins?.unpinCalls, [pullAs(CRON), pullAs(CRON)]);
+    (s.pins as FakePins).releaseFailure = undefined;
+    s.tick();
+    const next = await s.agent.reconcile();
+    assert.equal(next.released, 0);
+    assert.ok(!s.pins?.labelled.has(pullAs(CRON)));
+    assert.ok(s.logs.some((line) => line.startsWith(`${pullAs(CRON)}: unpinned`)));
   });
 
   test('an image the agent added unpinned is pinned once pins are available', async () => {
@@ -504,6 +620,93 @@ describe('NodeAgent.reconcile', () => {
     assert.deepEqual(s.pins?.pinCalls, [pullAs(API)]);
     assert.equal(s.store.state.images[pullAs(API)]?.pinned, true);
     assert.equal(s.api.reports.at(-1)?.images[0]?.pinned, true);
+    // Kept: the pin is on the warm set.
+    assert.ok(s.pins?.labelled.has(pullAs(API)));
+  });
+
+  test('pinning off: the agent pins nothing and releases every pin it set, on the warm set too', async () => {
+    const s = setup({ pins: true, pin: false });
+    s.runtime.held.add(pullAs(API));
+    s.runtime.held.add(pullAs(PAUSE));
+    // API was added and pinned while pinning was on.
+    s.store.state = {
+      ...emptyAgentState(),
+      images: {
+        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
+      },
+    };
+    s.pins?.labelled.add(pullAs(API));
+    const summary = await s.agent.reconcile();
+
+    assert.equal(summary.pulled, 1);
+    assert.deepEqual(s.pullCalls, [[pullAs(WORKER)]]);
+    assert.deepEqual(s.pins?.pinCalls, []);
+    assert.deepEqual(s.pins?.releaseCalls, [[]]);
+    assert.deepEqual([...(s.pins?.labelled ?? [])], []);
+    assert.equal(s.store.state.images[pullAs(API)]?.pinned, false);
+    assert.equal(s.store.state.images[pullAs(WORKER)]?.pinned, false);
+    assert.equal(rowOf(s.api.reports.at(-1), WORKER)?.pinned, false);
+    assert.ok(s.logs.some((line) => line.startsWith(`${pullAs(API)}: unpinned`)));
+    assert.equal(summary.released, 0);
+    assert.ok(s.store.state.images[pullAs(API)] !== undefined, 'still the agent’s image');
+
+    // The next report says so.
+    s.tick();
+    await s.agent.reconcile();
+    assert.equal(rowOf(s.api.reports.at(-1), API)?.pinned, false);
+    assert.deepEqual(s.pins?.releaseCalls, [[], []]);
+  });
+
+  test('pinning off: the report of the reconcile that released a pin already says unpinned', async () => {
+    const s = setup({ pins: true, pin: false });
+    s.runtime.held.add(pullAs(API));
+    s.runtime.held.add(pullAs(WORKER));
+    s.runtime.held.add(pullAs(PAUSE));
+    s.store.state = {
+      ...emptyAgentState(),
+      images: {
+        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
+      },
+    };
+    s.pins?.labelled.add(pullAs(API));
+    await s.agent.reconcile();
+    assert.equal(s.store.state.images[pullAs(API)]?.pinned, false);
+    assert.equal(rowOf(s.api.reports.at(-1), API)?.pinned, false);
+  });
+
+  test('pinning off and pins that cannot be released: the state still says pinned', async () => {
+    const s = setup({ pins: true, pin: false });
+    s.runtime.held.add(pullAs(API));
+    s.runtime.held.add(pullAs(WORKER));
+    s.runtime.held.add(pullAs(PAUSE));
+    s.store.state = {
+      ...emptyAgentState(),
+      images: {
+        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
+      },
+    };
+    s.pins?.labelled.add(pullAs(API));
+    (s.pins as FakePins).releaseFailure = new Error('Images.Update: DEADLINE_EXCEEDED');
+    await s.agent.reconcile();
+    assert.equal(s.store.state.images[pullAs(API)]?.pinned, true);
+    assert.equal(rowOf(s.api.reports.at(-1), API)?.pinned, true);
+    assert.ok(s.logs.some((line) => line.startsWith('pins not released: ')));
+
+    (s.pins as FakePins).releaseFailure = undefined;
+    await s.agent.reconcile();
+    assert.equal(s.store.state.images[pullAs(API)]?.pinned, false);
+    assert.deepEqual([...(s.pins?.labelled ?? [])], []);
+  });
+
+  test('without containerd pins nothing is pinned or released, and images leaving the warm set are still forgotten', async () => {
+    const s = setup({ pin: true });
+    await s.agent.reconcile();
+    assert.equal(s.store.state.images[pullAs(API)]?.pinned, false);
+    s.api.document = warmSet(API);
+    s.api.etag = '"v2"';
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.released, 2);
+    assert.deepEqual(Object.keys(s.store.state.images), [pullAs(API)]);
   });
 
   test('the API unreachable with a cached warm set: reconciles from the cache', async () => {
@@ -551,15 +754,46 @@ describe('NodeAgent.reconcile', () => {
     assert.equal(summary.desired, 1);
   });
 
-  test('an API that answers 304 to every unconditional request fails the reconcile instead of asking forever', async () => {
+  test('an API that answers 304 to every unconditional request: asked twice, then the reconcile fails with NodeApiError', async () => {
     const s = setup();
     s.api.warmSet = async (etag) => {
       s.api.asked.push(etag);
       if (s.api.asked.length > 20) throw new Error('asked for the warm set 20 times');
       return { changed: false };
     };
-    await assert.rejects(s.agent.reconcile());
+    await assert.rejects(s.agent.reconcile(), NodeApiError);
     assert.ok(s.api.asked.length <= 2, `asked ${s.api.asked.length} times`);
+    assert.deepEqual(s.api.asked, [undefined, undefined]);
+    assert.deepEqual(s.pullCalls, []);
+    assert.deepEqual(s.api.reports, []);
+    assert.equal(s.store.saves, 0);
+  });
+
+  test('a cached warm set of another node group is neither offered nor used', async () => {
+    const s = setup();
+    // The node moved from 'batch' to 'general': the cache is batch's, with an ETag general's API
+    // happens to answer 304 to.
+    s.store.state = {
+      ...emptyAgentState(),
+      warmSet: {
+        etag: '"v1"',
+        document: { schema: WARM_SET_SCHEMA, nodeGroup: 'batch', images: [CRON] },
+      },
+    };
+    const failure = new NodeApiError('cannot reach http://pullwarden.internal: ECONNREFUSED');
+    s.api.failure = failure;
+    await assert.rejects(s.agent.reconcile(), (error) => error === failure);
+    assert.deepEqual(s.api.asked, [undefined]);
+    assert.deepEqual(s.pullCalls, []);
+    assert.deepEqual(s.api.reports, []);
+
+    s.api.failure = undefined;
+    const summary = await s.agent.reconcile();
+    assert.deepEqual(s.api.asked, [undefined, undefined]);
+    assert.equal(summary.warmSetFromCache, false);
+    assert.equal(summary.desired, 3);
+    assert.deepEqual(s.pullCalls, [[pullAs(API), pullAs(WORKER), pullAs(PAUSE)]]);
+    assert.deepEqual(s.store.state.warmSet, { etag: '"v1"', document: s.api.document });
   });
 
   test('a report that cannot be sent: reported false, but the state is saved', async () => {
@@ -568,7 +802,7 @@ describe('NodeAgent.reconcile', () => {
     const summary = await s.agent.reconcile();
     assert.equal(summary.reported, false);
     assert.equal(summary.pulled, 3);
-    assert.equal(s.store.saves, 1);
+    assert.equal(s.store.saves, 4);
     assert.deepEqual(Object.keys(s.store.state.images).length, 3);
     assert.equal(s.store.state.sequence, s.api.reports.at(-1)?.sequence);
     assert.ok(s.logs.some((line) => line.startsWith('report not sent: ')));
@@ -579,7 +813,7 @@ describe('NodeAgent.reconcile', () => {
     assertIncreasing(s.api.reports);
   });
 
-  test('a failed pull is reported failed with its cause, reason and figures, and retried next time', async () => {
+  test('a failed pull is reported failed with its cause, reason and figures, and retried once its backoff is over', async () => {
     const s = setup();
     s.failing.set(pullAs(WORKER), {
       cause: 'rate-limited',
@@ -591,6 +825,7 @@ describe('NodeAgent.reconcile', () => {
       present: 2,
       pulled: 2,
       failed: 1,
+      deferred: 0,
       released: 0,
       evicted: 0,
       warmSetFromCache: false,
@@ -609,7 +844,7 @@ describe('NodeAgent.reconcile', () => {
     });
     assert.equal(s.store.state.images[pullAs(WORKER)], undefined);
 
-    s.tick();
+    s.tick(); // a minute: the first backoff
     s.failing.clear();
     const next = await s.agent.reconcile();
     assert.deepEqual(s.pullCalls[1], [pullAs(WORKER)]);
@@ -642,12 +877,357 @@ describe('NodeAgent.reconcile', () => {
     const s = setup();
     const retagged = { ...API, image: API.image.replace(':1.4.0', ':stable'), tag: 'stable' };
     const broken = { ...CRON, image: 'registry.example.com/team/cron@md5:00', digest: 'md5:00' };
-    s.api.document = warmSet(API, retagged, broken);
+    s.api.document = warmSet(API, retagged, API, broken);
     const summary = await s.agent.reconcile();
     assert.equal(summary.desired, 1);
     assert.deepEqual(s.pullCalls, [[pullAs(API)]]);
-    assert.deepEqual(imagesOf(s.api.reports.at(-1)), [[API.image, 'present']]);
+    // One row per name the warm set gives the build; the same name twice is one row.
+    assert.deepEqual(imagesOf(s.api.reports.at(-1)), [
+      [API.image, 'present'],
+      [retagged.image, 'present'],
+    ]);
     assert.ok(s.logs.some((line) => line.startsWith(`skipping warm set entry ${broken.image}`)));
+  });
+});
+
+describe('NodeAgent.reconcile: failure backoff', () => {
+  const RATE_LIMITED: Failing = {
+    cause: 'rate-limited',
+    reason: 'toomanyrequests: You have reached your pull rate limit.',
+  };
+  const REGISTRY_DOWN: Failing = { cause: 'registry', reason: '503 Service Unavailable' };
+
+  test('a failed image is not tried again for a minute; meanwhile it is reported failed with its last result and counted deferred', async () => {
+    const s = setup();
+    s.failing.set(pullAs(WORKER), RATE_LIMITED);
+    await s.agent.reconcile();
+    const failedRow = rowOf(s.api.reports.at(-1), WORKER);
+    assert.equal(failedRow?.state, 'failed');
+
+    s.tick(59_999);
+    const reportsBefore = s.api.reports.length;
+    const waiting = await s.agent.reconcile();
+    assert.deepEqual(counts(waiting), {
+      desired: 3,
+      present: 2,
+      pulled: 0,
+      failed: 1,
+      deferred: 1,
+      released: 0,
+      evicted: 0,
+      warmSetFromCache: false,
+      reported: true,
+    });
+    assert.deepEqual(waiting.results, []);
+    assert.equal(s.pullCalls.length, 1, 'nothing pulled while backing off');
+    // Nothing to pull: no "pulling" report, only the final one.
+    assert.equal(s.api.reports.length, reportsBefore + 1);
+    assert.deepEqual(rowOf(s.api.reports.at(-1), WORKER), failedRow);
+
+    s.tick(1);
+    s.failing.set(pullAs(WORKER), REGISTRY_DOWN);
+    const retried = await s.agent.reconcile();
+    assert.deepEqual(s.pullCalls.at(-1), [pullAs(WORKER)]);
+    assert.equal(retried.deferred, 0);
+    assert.equal(retried.failed, 1);
+    assert.equal(rowOf(s.api.reports.at(-1), WORKER)?.cause, 'registry');
+
+    // The second failure waits two minutes, reported with the newest result.
+    s.tick(119_999);
+    const again = await s.agent.reconcile();
+    assert.equal(again.deferred, 1);
+    assert.equal(s.pullCalls.length, 2);
+    assert.deepEqual(rowOf(s.api.reports.at(-1), WORKER), {
+      image: WORKER.image,
+      digest: DIGEST_WORKER,
+      state: 'failed',
+      bytes: 42,
+      durationMs: 1500,
+      attempts: 3,
+      cause: 'registry',
+      reason: '503 Service Unavailable',
+    });
+  });
+
+  test('the wait doubles with every failure, up to an hour', async () => {
+    const s = setup();
+    s.failing.set(pullAs(WORKER), RATE_LIMITED);
+    await s.agent.reconcile();
+    const minutes = [1, 2, 4, 8, 16, 32, 60, 60];
+    for (const [index, wait] of minutes.map((minute) => minute * 60_000).entries()) {
+      const after = `after failure ${index + 1}`;
+      s.tick(wait - 1);
+      const waiting = await s.agent.reconcile();
+      assert.equal(waiting.deferred, 1, `${after}: still waiting ${wait - 1} ms later`);
+      assert.equal(s.pullCalls.length, index + 1, `${after}: nothing pulled yet`);
+      s.tick(1);
+      const retried = await s.agent.reconcile();
+      assert.equal(retried.deferred, 0, `${after}: tried again ${wait} ms later`);
+      assert.deepEqual(s.pullCalls.at(-1), [pullAs(WORKER)], after);
+    }
+  });
+
+  test('a success clears the backoff: the next failure waits a minute again', async () => {
+    const s = setup();
+    s.failing.set(pullAs(WORKER), RATE_LIMITED);
+    await s.agent.reconcile();
+    for (const wait of [60_000, 120_000]) {
+      s.tick(wait);
+      await s.agent.reconcile();
+    }
+    assert.equal(s.pullCalls.length, 3);
+    s.tick(240_000);
+    s.failing.clear();
+    const pulled = await s.agent.reconcile();
+    assert.equal(pulled.failed, 0);
+    assert.equal(pulled.deferred, 0);
+
+    // The kubelet's GC takes it at once: pulled again without waiting.
+    s.tick(1);
+    s.runtime.held.delete(pullAs(WORKER));
+    s.failing.set(pullAs(WORKER), RATE_LIMITED);
+    await s.agent.reconcile();
+    assert.equal(s.pullCalls.length, 5);
+    s.tick(59_999);
+    assert.equal((await s.agent.reconcile()).deferred, 1);
+    s.tick(1);
+    assert.equal((await s.agent.reconcile()).deferred, 0);
+    assert.equal(s.pullCalls.length, 6);
+  });
+
+  test('the backoff lives in the agent, not the state file: a restarted agent tries at once', async () => {
+    const s = setup();
+    s.failing.set(pullAs(WORKER), RATE_LIMITED);
+    await s.agent.reconcile();
+    s.tick(1000);
+    assert.equal((await s.agent.reconcile()).deferred, 1);
+    assert.equal(s.pullCalls.length, 1);
+
+    const restarted = await s.makeAgent().reconcile();
+    assert.equal(restarted.deferred, 0);
+    assert.deepEqual(s.pullCalls.at(-1), [pullAs(WORKER)]);
+    assert.equal(s.pullCalls.length, 2);
+  });
+});
+
+describe('NodeAgent.reconcile: one build, several names', () => {
+  const STABLE = { ...API, image: API.image.replace(':1.4.0', ':stable'), tag: 'stable' };
+
+  test('two tags of one build are pulled once and reported once per name', async () => {
+    const s = setup();
+    s.api.document = warmSet(API, STABLE, WORKER);
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.desired, 2);
+    assert.equal(summary.pulled, 2);
+    assert.deepEqual(s.pullCalls, [[pullAs(API), pullAs(WORKER)]]);
+    assert.deepEqual(imagesOf(s.api.reports[0]), [
+      [API.image, 'pulling'],
+      [STABLE.image, 'pulling'],
+      [WORKER.image, 'pulling'],
+    ]);
+    const final = s.api.reports.at(-1);
+    assert.deepEqual(imagesOf(final), [
+      [API.image, 'present'],
+      [STABLE.image, 'present'],
+      [WORKER.image, 'present'],
+    ]);
+    const { image: _api, ...apiRow } = rowOf(final, API) as NodeImage;
+    const { image: _stable, ...stableRow } = rowOf(final, STABLE) as NodeImage;
+    assert.deepEqual(stableRow, apiRow);
+    assert.equal(stableRow.digest, DIGEST_API);
+    assert.equal(stableRow.durationMs, 2250);
+    assert.deepEqual(
+      Object.keys(s.store.state.images).sort(),
+      [pullAs(API), pullAs(WORKER)].sort(),
+    );
+  });
+
+  test('a failure of the build is every name’s failure, counted once', async () => {
+    const s = setup();
+    s.api.document = warmSet(API, STABLE, WORKER);
+    s.failing.set(pullAs(API), { cause: 'not-found', reason: 'manifest unknown' });
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.failed, 1);
+    assert.equal(summary.present, 1);
+    for (const name of [API, STABLE]) {
+      assert.equal(rowOf(s.api.reports.at(-1), name)?.state, 'failed');
+      assert.equal(rowOf(s.api.reports.at(-1), name)?.cause, 'not-found');
+    }
+    s.tick(1000);
+    const waiting = await s.agent.reconcile();
+    assert.equal(waiting.deferred, 1);
+    assert.deepEqual(imagesOf(s.api.reports.at(-1)), [
+      [API.image, 'failed'],
+      [STABLE.image, 'failed'],
+      [WORKER.image, 'present'],
+    ]);
+  });
+});
+
+describe('NodeAgent.reconcile: evictions', () => {
+  test('an eviction counts only once the image is pulled again: a failed pull counts none', async () => {
+    const s = setup();
+    await s.agent.reconcile();
+    s.tick();
+    s.runtime.held.delete(pullAs(API)); // the kubelet's image GC
+    s.failing.set(pullAs(API), { cause: 'network', reason: 'connection reset by peer' });
+    const failed = await s.agent.reconcile();
+    assert.equal(failed.evicted, 0);
+    assert.equal(failed.failed, 1);
+    assert.equal(s.store.state.images[pullAs(API)]?.evictions, 0);
+    assert.ok(!s.logs.some((line) => line.includes('was gone from the runtime')));
+
+    s.tick(); // the backoff is over
+    s.failing.clear();
+    const pulled = await s.agent.reconcile();
+    assert.equal(pulled.evicted, 1);
+    assert.equal(s.store.state.images[pullAs(API)]?.evictions, 1);
+    assert.ok(s.logs.some((line) => line.includes(`${pullAs(API)} was gone from the runtime`)));
+
+    // Held again: nothing more to count.
+    s.tick();
+    assert.equal((await s.agent.reconcile()).evicted, 0);
+    assert.equal(s.store.state.images[pullAs(API)]?.evictions, 1);
+  });
+
+  test('an image of the agent’s found present when its pull starts counts no eviction and keeps its record', async () => {
+    const s = setup();
+    await s.agent.reconcile();
+    const before = structuredClone(s.store.state.images[pullAs(API)]);
+    s.tick();
+    s.runtime.held.delete(pullAs(API));
+    s.alreadyThere.add(pullAs(API)); // the kubelet pulled it back between the list and the pull
+    const summary = await s.agent.reconcile();
+    assert.deepEqual(s.pullCalls.at(-1), [pullAs(API)]);
+    assert.equal(summary.results[0]?.outcome, 'present');
+    assert.equal(summary.evicted, 0);
+    assert.equal(summary.pulled, 0);
+    assert.deepEqual(s.store.state.images[pullAs(API)], before);
+    assert.equal(rowOf(s.api.reports.at(-1), API)?.pulledAt, new Date(NOW).toISOString());
+  });
+});
+
+describe('NodeAgent.reconcile: what the state records', () => {
+  test('the state is saved as each pull finishes, not only at the end', async () => {
+    const s = setup();
+    const seen: [string, number, string[]][] = [];
+    s.hooks.beforeResult = (reference) => {
+      seen.push([reference, s.store.saves, Object.keys(s.store.state.images)]);
+    };
+    await s.agent.reconcile();
+    assert.deepEqual(seen, [
+      [pullAs(API), 0, []],
+      [pullAs(WORKER), 1, [pullAs(API)]],
+      [pullAs(PAUSE), 2, [pullAs(API), pullAs(WORKER)]],
+    ]);
+    assert.equal(s.store.saves, 4);
+  });
+
+  test('a reconcile cut short keeps what it pulled: the restarted agent does not count it evicted', async () => {
+    const s = setup();
+    s.hooks.beforeResult = (reference) => {
+      if (reference === pullAs(WORKER)) throw new Error('the pull was cut short');
+    };
+    await assert.rejects(s.agent.reconcile(), /the pull was cut short/);
+    assert.deepEqual(Object.keys(s.store.state.images), [pullAs(API)]);
+    assert.equal(s.store.state.images[pullAs(API)]?.addedAt, new Date(NOW).toISOString());
+
+    s.hooks.beforeResult = undefined;
+    s.tick();
+    const summary = await s.makeAgent().reconcile();
+    assert.deepEqual(s.pullCalls.at(-1), [pullAs(WORKER), pullAs(PAUSE)]);
+    assert.equal(summary.evicted, 0);
+    assert.equal(s.store.state.images[pullAs(API)]?.evictions, 0);
+  });
+
+  test('an image found present and pinned by the agent becomes the agent’s; it is released when it leaves the warm set', async () => {
+    const s = setup({ pins: true });
+    s.alreadyThere.add(pullAs(PAUSE)); // the kubelet got there between the list and the pull
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.results.find((result) => result.outcome === 'present')?.pinned, true);
+    assert.deepEqual(s.store.state.images[pullAs(PAUSE)], {
+      addedAt: new Date(NOW).toISOString(),
+      pinned: true,
+      evictions: 0,
+    });
+    assert.deepEqual(rowOf(s.api.reports.at(-1), PAUSE), {
+      image: PAUSE.image,
+      digest: DIGEST_PAUSE,
+      state: 'present',
+      pulledAt: new Date(NOW).toISOString(),
+      pinned: true,
+    });
+
+    s.tick();
+    s.api.document = warmSet(API, WORKER);
+    s.api.etag = '"v2"';
+    const next = await s.agent.reconcile();
+    assert.equal(next.released, 1);
+    assert.equal(s.store.state.images[pullAs(PAUSE)], undefined);
+    assert.ok(!s.pins?.labelled.has(pullAs(PAUSE)));
+  });
+
+  test('an image found present and not pinned stays the kubelet’s', async () => {
+    for (const options of [{}, { pins: true, pin: false }] satisfies SetupOptions[]) {
+      const s = setup(options);
+      s.alreadyThere.add(pullAs(PAUSE));
+      await s.agent.reconcile();
+      assert.equal(s.store.state.images[pullAs(PAUSE)], undefined, JSON.stringify(options));
+      assert.deepEqual(rowOf(s.api.reports.at(-1), PAUSE), {
+        image: PAUSE.image,
+        digest: DIGEST_PAUSE,
+        state: 'present',
+      });
+    }
+  });
+});
+
+describe('NodeAgent.reconcile: heartbeat', () => {
+  // The timeout only turns a heartbeat that never comes into a failure instead of a hang.
+  test('while pulls run, the agent keeps reporting what it knows so far', {
+    timeout: 10_000,
+  }, async () => {
+    const s = setup({ heartbeatMs: 1 });
+    const workerPulled = deferred();
+    s.hooks.beforeResult = (reference) =>
+      reference === pullAs(WORKER) ? workerPulled.promise : undefined;
+    // Release WORKER's pull once a report says API is in and WORKER still pulling: a heartbeat.
+    s.api.onReport = (report) => {
+      if (rowOf(report, API)?.state === 'present' && rowOf(report, WORKER)?.state === 'pulling') {
+        workerPulled.resolve();
+      }
+    };
+    const summary = await s.agent.reconcile();
+    assert.equal(summary.reported, true);
+
+    const [first, ...rest] = s.api.reports;
+    const final = rest.pop();
+    const heartbeats = rest;
+    assert.ok(heartbeats.length >= 1, 'at least one report while pulling');
+    assert.deepEqual(imagesOf(first), [
+      [API.image, 'pulling'],
+      [WORKER.image, 'pulling'],
+      [PAUSE.image, 'pulling'],
+    ]);
+    assert.ok(heartbeats.some((report) => rowOf(report, API)?.state === 'present'));
+    for (const report of heartbeats) {
+      assert.equal(rowOf(report, WORKER)?.state, 'pulling');
+      assert.equal(report.warmSetEtag, '"v1"');
+    }
+    const present = heartbeats.find((report) => rowOf(report, API)?.state === 'present');
+    assert.equal(rowOf(present, API)?.durationMs, 2250);
+    assert.deepEqual(imagesOf(final), [
+      [API.image, 'present'],
+      [WORKER.image, 'present'],
+      [PAUSE.image, 'present'],
+    ]);
+    assertIncreasing(s.api.reports);
+    assert.equal(s.store.state.sequence, final?.sequence);
+
+    // Once the reconcile is over the heartbeat is stopped: many periods later, no more reports.
+    const count = s.api.reports.length;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.equal(s.api.reports.length, count);
   });
 });
 

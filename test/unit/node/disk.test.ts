@@ -16,7 +16,7 @@ const KIB = 1024;
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
 
-type Disk = PrePullSettings['disk'];
+type Disk = Pick<PrePullSettings['disk'], 'minFreePercent' | 'minFreeBytes' | 'expansionRatio'>;
 
 function space(
   freeBytes: number,

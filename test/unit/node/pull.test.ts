@@ -143,6 +143,10 @@ class FakePins implements ImagePins {
     throw new Error('pullImages must never unpin');
   }
 
+  async releaseExcept(): Promise<string[]> {
+    throw new Error('pullImages must never release pins');
+  }
+
   async isPinned(reference: string) {
     return this.pinned.includes(reference);
   }
@@ -154,7 +158,8 @@ const SETTINGS: PullSettings = {
   attempts: 4,
   backoff: 2,
   pin: false,
-  disk: { minFreePercent: 10, minFreeBytes: 0, expansionRatio: 1 },
+  // A manifest that cannot be read fails the image (retried like any registry error).
+  disk: { minFreePercent: 10, minFreeBytes: 0, expansionRatio: 1, onUnknownSize: 'refuse' },
 };
 
 interface Harness {
@@ -457,6 +462,57 @@ describe('pullImages', () => {
     assert.equal(result.digest, DIGEST_C);
   });
 
+  test('a tag is reported with the digest the runtime holds, not the one read before the pull', async () => {
+    const runtime = new FakeRuntime();
+    const held = `sha256:${'4'.repeat(64)}`;
+    runtime.imageStatus = async (image) =>
+      runtime.held.has(image)
+        ? {
+            id: `sha256:${'9'.repeat(64)}`,
+            repoTags: [image],
+            repoDigests: [`registry.example.com/team/api@${held}`],
+            size: 1,
+            pinned: false,
+          }
+        : undefined;
+    const h = harness({}, runtime);
+    const pulled = only(
+      await pullImages([ref('registry.example.com/team/api:1.4.0')], SETTINGS, h.deps),
+    );
+    assert.equal(pulled.digest, held, 'the tag moved between the size check and the pull');
+    const present = only(
+      await pullImages([ref('registry.example.com/team/api:1.4.0')], SETTINGS, h.deps),
+    );
+    assert.equal(present.outcome, 'present');
+    assert.equal(present.digest, held);
+  });
+
+  test('a size that cannot be read: pulled without the disk check when onUnknownSize is pull', async () => {
+    const logs: string[] = [];
+    const h = harness({
+      footprint: async () => {
+        throw new DigestResolutionError(
+          'cannot reach registry.example.com: ECONNREFUSED',
+          'network',
+        );
+      },
+      log: (line) => {
+        logs.push(line);
+      },
+    });
+    const settings = { ...SETTINGS, disk: { ...SETTINGS.disk, onUnknownSize: 'pull' as const } };
+    const result = only(
+      await pullImages([ref(`registry.example.com/team/api@${DIGEST_A}`)], settings, h.deps),
+    );
+    assert.equal(result.outcome, 'pulled');
+    assert.equal(result.bytes, undefined);
+    assert.equal(result.attempts, 1);
+    assert.ok(
+      logs.some((line) => /size unknown .*without the disk check/.test(line)),
+      logs.join('\n'),
+    );
+  });
+
   test('at most `concurrency` pulls in flight; results in the order asked', async () => {
     const h = harness();
     const gates: Deferred[] = [];
@@ -510,6 +566,117 @@ describe('pullImages', () => {
       results.map((result) => result.outcome),
       ['pulled', 'pulled', 'pulled'],
     );
+  });
+
+  describe('onResult', () => {
+    test('is called as each image finishes, before the others are done, with the image as asked', async () => {
+      const h = harness();
+      const gates = new Map<string, Deferred>();
+      h.runtime.behaviour = (call) => {
+        const gate = deferred();
+        gates.set(call.image, gate);
+        return gate.promise;
+      };
+      const seen: [PullResult, ImageReference][] = [];
+      let finished = false;
+      const images = [IMAGE_A, IMAGE_B, IMAGE_C];
+      const running = pullImages(
+        images,
+        { ...SETTINGS, concurrency: 3 },
+        h.deps,
+        (result, image) => {
+          seen.push([result, image]);
+        },
+      ).then((results) => {
+        finished = true;
+        return results;
+      });
+      await until(() => h.runtime.inFlight === 3, 'three pulls in flight');
+      // B finishes first: its result is handed over while A and C still pull.
+      gates.get(pullReference(IMAGE_B))?.resolve();
+      await until(() => seen.length === 1, 'B reported');
+      assert.equal(seen[0]?.[1], IMAGE_B, 'the very reference object asked for');
+      assert.equal(seen[0]?.[0].outcome, 'pulled');
+      assert.equal(seen[0]?.[0].image, IMAGE_B.original);
+      assert.equal(h.runtime.inFlight, 2);
+      assert.equal(finished, false);
+
+      gates.get(PULL_C)?.resolve();
+      await until(() => seen.length === 2, 'C reported');
+      assert.equal(seen[1]?.[1], IMAGE_C);
+      gates.get(PULL_A)?.resolve();
+      const results = await running;
+      assert.deepEqual(
+        seen.map(([, image]) => image),
+        [IMAGE_B, IMAGE_C, IMAGE_A],
+      );
+      // Each callback got the very result returned, and the results keep the order asked.
+      assert.deepEqual(
+        results.map((result) => result.image),
+        images.map((image) => image.original),
+      );
+      for (const [result, image] of seen) {
+        assert.equal(results[images.indexOf(image)], result);
+      }
+    });
+
+    test('gets every outcome: present, pulled and failed, once each', async () => {
+      const h = harness();
+      h.runtime.held.add(PULL_A);
+      h.runtime.behaviour = (call) => {
+        if (call.image === PULL_C) {
+          throw new RuntimeCallError('PullImage', 'UNKNOWN', 'failed to unpack: overlay broke');
+        }
+      };
+      const seen = new Map<ImageReference, PullResult[]>();
+      const results = await pullImages(
+        [IMAGE_A, IMAGE_B, IMAGE_C],
+        SETTINGS,
+        h.deps,
+        (result, image) => {
+          seen.set(image, [...(seen.get(image) ?? []), result]);
+        },
+      );
+      assert.deepEqual(
+        results.map((result) => result.outcome),
+        ['present', 'pulled', 'failed'],
+      );
+      assert.deepEqual(
+        [IMAGE_A, IMAGE_B, IMAGE_C].map((image) =>
+          seen.get(image)?.map((result) => result.outcome),
+        ),
+        [['present'], ['pulled'], ['failed']],
+      );
+    });
+
+    test('is awaited: pullImages resolves only once every callback has', async () => {
+      const h = harness();
+      const saved = deferred();
+      let called = 0;
+      let finished = false;
+      const running = pullImages([IMAGE_A], SETTINGS, h.deps, async () => {
+        called += 1;
+        await saved.promise;
+      }).then((results) => {
+        finished = true;
+        return results;
+      });
+      await until(() => called === 1, 'the callback ran');
+      await flush();
+      assert.equal(finished, false, 'resolved before its callback finished');
+      saved.resolve();
+      assert.equal(only(await running).outcome, 'pulled');
+    });
+
+    test('a callback that throws rejects pullImages', async () => {
+      const h = harness();
+      await assert.rejects(
+        pullImages([IMAGE_A], SETTINGS, h.deps, async () => {
+          throw new Error('state not saved: ENOSPC');
+        }),
+        /ENOSPC/,
+      );
+    });
   });
 
   describe('retries', () => {
@@ -656,7 +823,7 @@ describe('pullImages', () => {
   });
 
   describe('disk space', () => {
-    const tight = { minFreePercent: 10, minFreeBytes: 0, expansionRatio: 1 };
+    const tight: PullSettings['disk'] = { ...SETTINGS.disk, minFreePercent: 10, expansionRatio: 1 };
 
     test('an image that would leave too little free is refused before pulling', async () => {
       const h = harness({
@@ -734,7 +901,7 @@ describe('pullImages', () => {
           {
             ...SETTINGS,
             attempts: 1,
-            disk: { minFreePercent: 10, minFreeBytes: 0, expansionRatio: 1 },
+            disk: tight,
           },
           h.deps,
         );
@@ -774,7 +941,7 @@ describe('pullImages', () => {
         {
           ...SETTINGS,
           concurrency: 1,
-          disk: { minFreePercent: 10, minFreeBytes: 0, expansionRatio: 1 },
+          disk: tight,
         },
         h.deps,
       )) as [PullResult, PullResult];
