@@ -175,6 +175,9 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
         runtime: services.runtime,
         ...(services.pull.pins === undefined ? {} : { pins: services.pull.pins }),
         pin: config.prePull.pin,
+        ...(services.containerd !== undefined && settings.tagImages
+          ? { tags: services.containerd }
+          : {}),
         pull: (images, onResult) => pullImages(images, config.prePull, services.pull, onResult),
         state: new FileAgentState(settings.stateFile, log),
         space: services.pull.space,

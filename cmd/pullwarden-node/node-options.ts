@@ -5,7 +5,7 @@ import {
   NodeConfigError,
 } from '#shared/credentials/node-config.ts';
 import { RuntimeCallError } from '#shared/cri/client.ts';
-import { PinUnsupportedError } from '#shared/cri/containerd-pin.ts';
+import { PinUnsupportedError } from '#shared/cri/containerd-images.ts';
 import { RuntimeEndpointError } from '#shared/cri/endpoint.ts';
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
 import { NodeApiError } from '#shared/node/api-client.ts';

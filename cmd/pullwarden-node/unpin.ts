@@ -3,7 +3,7 @@ import type { CommandIo } from '#cmd/cli/io.ts';
 import { UsageError } from '#cmd/cli/io.ts';
 import type { Command } from '#cmd/cli/program.ts';
 import { loadNodeConfig } from '#shared/credentials/node-config.ts';
-import { ContainerdPins } from '#shared/cri/containerd-pin.ts';
+import { ContainerdImages } from '#shared/cri/containerd-images.ts';
 import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
 import { parseImageReference } from '#shared/image/reference.ts';
 import { pullReference } from '#shared/node/pull.ts';
@@ -52,7 +52,7 @@ export async function unpinCommand(args: readonly string[], io: CommandIo): Prom
         values.config ?? (io.env.PULLWARDEN_NODE_CONFIG?.trim() || DEFAULT_NODE_CONFIG),
       )
     ).prePull.runtimeEndpoint;
-  const pins = new ContainerdPins(await detectRuntimeEndpoint(given, io.env));
+  const pins = new ContainerdImages(await detectRuntimeEndpoint(given, io.env));
   let failed = false;
   try {
     for (const { image, reference } of references) {

@@ -90,6 +90,8 @@ export interface PrePullSettings {
     /** Seconds between reconciles. */
     interval: number;
     stateFile: string;
+    /** containerd: also name pulled images by the warm set's tags (default true). */
+    tagImages: boolean;
   };
 }
 
@@ -443,6 +445,7 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
     'tokenFile',
     'interval',
     'stateFile',
+    'tagImages',
   ]);
   const endpoints =
     fields.registryEndpoints === undefined
@@ -528,6 +531,7 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
         agent.stateFile === undefined
           ? '/var/lib/pullwarden/agent-state.json'
           : reader.string(agent.stateFile, `${path}.agent.stateFile`),
+      tagImages: reader.boolean(agent.tagImages, `${path}.agent.tagImages`, true),
     },
   };
 }

@@ -102,6 +102,7 @@ service Images {
   rpc Get(GetImageRequest) returns (GetImageResponse);
   rpc List(ListImagesRequest) returns (ListImagesResponse);
   rpc Update(UpdateImageRequest) returns (UpdateImageResponse);
+  rpc Create(CreateImageRequest) returns (CreateImageResponse);
 }
 
 message Descriptor {
@@ -131,6 +132,8 @@ message UpdateImageRequest {
   FieldMask update_mask = 2;
 }
 message UpdateImageResponse { Image image = 1; }
+message CreateImageRequest { Image image = 1; }
+message CreateImageResponse { Image image = 1; }
 `;
 
 let cri: protobuf.Root | undefined;

@@ -30,6 +30,11 @@ export interface AgentDependencies {
   pins?: ImagePins;
   /** Pin the images the agent holds for the warm set. */
   pin: boolean;
+  /**
+   * containerd: gives an image pulled by digest the warm set's tags as names too, so pods that name the
+   * tag find it (IfNotPresent) without asking the registry.
+   */
+  tags?: { tag(reference: string, tagged: string): Promise<'created' | 'moved' | 'unchanged'> };
   pull(
     images: readonly ImageReference[],
     onResult: (result: PullResult, image: ImageReference) => Promise<void>,
@@ -60,6 +65,8 @@ export interface ReconcileSummary {
 interface DesiredImage {
   /** Every name the warm set gives this digest (two tags may name one build). */
   names: string[];
+  /** `registry/repository:tag` for each tag the warm set points at this digest. */
+  tagged: string[];
   reference: ImageReference;
   /** `registry/repository@digest`: what the runtime is asked for and lists. */
   pullAs: string;
@@ -87,11 +94,19 @@ function desiredImages(document: WarmSetDocument, log: (line: string) => void): 
       continue;
     }
     const pullAs = pullReference(reference);
+    const tagged = entry.tag === undefined ? [] : [`${reference.name}:${entry.tag}`];
     const known = byPullAs.get(pullAs);
     if (known === undefined) {
-      byPullAs.set(pullAs, { names: [entry.image], reference, pullAs, digest: entry.digest });
+      byPullAs.set(pullAs, {
+        names: [entry.image],
+        tagged,
+        reference,
+        pullAs,
+        digest: entry.digest,
+      });
     } else if (!known.names.includes(entry.image)) {
       known.names.push(entry.image);
+      known.tagged.push(...tagged.filter((name) => !known.tagged.includes(name)));
     }
   }
   return [...byPullAs.values()];
@@ -333,6 +348,23 @@ export class NodeAgent {
           rows.set(image.pullAs, presentRow(image.pullAs));
         } catch (error) {
           deps.log(`${image.pullAs}: not pinned: ${(error as Error).message}`);
+        }
+      }
+    }
+
+    if (deps.tags !== undefined) {
+      for (const image of desired) {
+        if (rows.get(image.pullAs)?.state !== 'present') continue;
+        for (const tagged of image.tagged) {
+          try {
+            const change = await deps.tags.tag(image.pullAs, tagged);
+            if (change !== 'unchanged')
+              deps.log(
+                `${tagged} ${change === 'created' ? 'now names' : 'moved to'} ${image.pullAs}`,
+              );
+          } catch (error) {
+            deps.log(`${tagged}: not named: ${(error as Error).message}`);
+          }
         }
       }
     }

@@ -1,6 +1,6 @@
 import type { NodeConfig } from '#shared/credentials/node-config.ts';
 import { CriImageRuntime, type ImageRuntime } from '#shared/cri/client.ts';
-import { ContainerdPins, type PinOwner } from '#shared/cri/containerd-pin.ts';
+import { ContainerdImages, type PinOwner } from '#shared/cri/containerd-images.ts';
 import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
 import { imageFootprint, nodePlatform } from '#shared/registry/image-footprint.ts';
 import { measureImageFilesystem } from './disk.ts';
@@ -20,6 +20,8 @@ export interface NodeServices {
   /** The runtime as CRI Version names it, e.g. `containerd 1.7.27`. */
   runtimeName: string;
   pull: PullDependencies;
+  /** containerd's image service; undefined on other runtimes. */
+  containerd?: ContainerdImages;
   close(): void;
 }
 
@@ -62,7 +64,7 @@ export async function openNodeServices(
   // set earlier even after pinning was turned off.
   const pins =
     version.runtimeName === 'containerd'
-      ? new ContainerdPins(endpoint, { owner: options.pinOwner })
+      ? new ContainerdImages(endpoint, { owner: options.pinOwner })
       : undefined;
   if (options.pin && pins === undefined) {
     options.log(`pinning needs containerd; ${version.runtimeName} images are pulled unpinned`);
@@ -117,6 +119,7 @@ export async function openNodeServices(
     runtime,
     runtimeName: `${version.runtimeName} ${version.runtimeVersion}`.trim(),
     pull,
+    ...(pins === undefined ? {} : { containerd: pins }),
     close() {
       runtime.close();
       pins?.close();

@@ -190,6 +190,10 @@ test('push → notification → queue → dispatch → warm set → agent → co
   );
   const held = await cri.imageStatus(pinned);
   assert.ok(held?.repoDigests.includes(pinned), JSON.stringify(held));
+  // Pulled by digest, named by the warm set's tag too: a pod naming the tag finds it (IfNotPresent).
+  const tagged = await cri.imageStatus(`${registry.host}/team/web:2.1.0`);
+  assert.equal(tagged?.id, held?.id);
+  assert.ok(tagged?.repoTags.includes(`${registry.host}/team/web:2.1.0`), JSON.stringify(tagged));
 
   // Nothing missing: the next reconcile pulls nothing.
   const idle = await agentOnce(config, 'node-a');

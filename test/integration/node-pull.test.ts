@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CriImageRuntime } from '#shared/cri/client.ts';
-import { ContainerdPins } from '#shared/cri/containerd-pin.ts';
+import { ContainerdImages } from '#shared/cri/containerd-images.ts';
 import { type RunningContainerd, startContainerd } from '../support/containerd.ts';
 import { runProcess } from '../support/process.ts';
 import { pushOciImage, type RunningRegistry, startRegistry } from '../support/registry.ts';
@@ -211,7 +211,7 @@ test('--pin labels the image for containerd; unpin removes only that label', asy
   const result = await pull(config, [image], ['--pin']);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.lines[0]?.pinned, true);
-  const pins = new ContainerdPins(containerd.endpoint);
+  const pins = new ContainerdImages(containerd.endpoint);
   try {
     assert.equal(await pins.isPinned(image), true);
     const listed = await containerd.ctr(['-n', 'k8s.io', 'images', 'ls']);

@@ -23,7 +23,7 @@ const PRE_PULL_DEFAULTS: PrePullSettings = {
   pin: false,
   disk: { minFreePercent: 15, minFreeBytes: 2 ** 30, expansionRatio: 2, onUnknownSize: 'pull' },
   registryEndpoints: [],
-  agent: { interval: 60, stateFile: '/var/lib/pullwarden/agent-state.json' },
+  agent: { interval: 60, stateFile: '/var/lib/pullwarden/agent-state.json', tagImages: true },
 };
 
 describe('parseNodeConfig', () => {
@@ -221,6 +221,7 @@ describe('parseNodeConfig prePull', () => {
           tokenFile: '/etc/pullwarden/agent-token',
           interval: '5m',
           stateFile: '/var/lib/pullwarden/state.json',
+          tagImages: false,
         },
       }),
       {
@@ -248,6 +249,7 @@ describe('parseNodeConfig prePull', () => {
           tokenFile: '/etc/pullwarden/agent-token',
           interval: 300,
           stateFile: '/var/lib/pullwarden/state.json',
+          tagImages: false,
         },
       },
     );
@@ -275,6 +277,7 @@ describe('parseNodeConfig prePull', () => {
       auth: 'iam',
       interval: 90,
       stateFile: '/var/lib/pullwarden/agent-state.json',
+      tagImages: true,
     });
   });
 

@@ -9,6 +9,7 @@ import {
 } from '#shared/cri/client.ts';
 import type { ImageReference } from '#shared/image/reference.ts';
 import {
+  type AgentDependencies,
   MAX_UNREACHABLE_RECONCILES,
   NodeAgent,
   type ReconcileSummary,
@@ -216,6 +217,8 @@ interface SetupOptions {
   /** Pinning on; by default, on when there are pins. */
   pin?: boolean;
   heartbeatMs?: number;
+  /** containerd names images by the warm set's tags; records each call. */
+  tags?: boolean;
 }
 
 function setup(options: SetupOptions = {}) {
@@ -226,6 +229,19 @@ function setup(options: SetupOptions = {}) {
   const pins = options.pins === true ? new FakePins() : undefined;
   const pin = options.pin ?? pins !== undefined;
   const logs: string[] = [];
+  const tagCalls: [string, string][] = [];
+  const tagged = new Map<string, string>();
+  const tags =
+    options.tags === true
+      ? {
+          async tag(reference: string, name: string) {
+            tagCalls.push([reference, name]);
+            const before = tagged.get(name);
+            tagged.set(name, reference);
+            return before === undefined ? 'created' : before === reference ? 'unchanged' : 'moved';
+          },
+        }
+      : undefined;
   const pullCalls: string[][] = [];
   const failing = new Map<string, Failing>();
   /** Images the runtime turns out to hold when their pull starts (the kubelet got there first). */
@@ -306,6 +322,7 @@ function setup(options: SetupOptions = {}) {
         api,
         runtime,
         ...(pins === undefined ? {} : { pins }),
+        ...(tags === undefined ? {} : { tags: tags as NonNullable<AgentDependencies['tags']> }),
         pin,
         pull,
         state: store,
@@ -326,6 +343,7 @@ function setup(options: SetupOptions = {}) {
     store,
     pins,
     logs,
+    tagCalls,
     pullCalls,
     failing,
     alreadyThere,
@@ -364,6 +382,29 @@ function assertIncreasing(reports: readonly NodeReport[]): void {
 }
 
 describe('NodeAgent.reconcile', () => {
+  test('held images get the warm set tags as names; failed ones do not; a moved tag follows', async () => {
+    const s = setup({ tags: true });
+    s.failing.set(pullAs(WORKER), { cause: 'not-found', reason: 'gone' });
+    await s.agent.reconcile();
+    assert.deepEqual(s.tagCalls, [[pullAs(API), 'registry.example.com/team/api:1.4.0']]);
+    assert.ok(
+      s.logs.some(
+        (line) => line === `registry.example.com/team/api:1.4.0 now names ${pullAs(API)}`,
+      ),
+    );
+
+    const rebuilt = entry('registry.example.com', 'team/api', '1.4.0', DIGEST_CRON);
+    s.api.document = warmSet(rebuilt, PAUSE);
+    s.api.etag = '"v2"';
+    await s.agent.reconcile();
+    assert.deepEqual(s.tagCalls.at(-1), [pullAs(rebuilt), 'registry.example.com/team/api:1.4.0']);
+    assert.ok(
+      s.logs.some(
+        (line) => line === `registry.example.com/team/api:1.4.0 moved to ${pullAs(rebuilt)}`,
+      ),
+    );
+  });
+
   test('the first reconcile pulls the missing images, reporting pulling and then the outcome', async () => {
     const s = setup();
     s.runtime.held.add(pullAs(PAUSE)); // the kubelet pulled it; the agent did not add it

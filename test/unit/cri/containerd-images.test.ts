@@ -5,15 +5,15 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
-  ContainerdPins,
+  ContainerdImages,
   PINNED_BY_LABEL,
   PINNED_LABEL,
   PINNED_VALUE,
   PinUnsupportedError,
-} from '#shared/cri/containerd-pin.ts';
+} from '#shared/cri/containerd-images.ts';
 import { containerdImagesMethod } from '#shared/cri/proto.ts';
 
-// ContainerdPins against a fake containerd image service on a unix socket: the images and their labels
+// ContainerdImages against a fake containerd image service on a unix socket: the images and their labels
 // live in the fake, which applies Update's field mask the way containerd does. The labels are the
 // record of whose pins are whose.
 
@@ -129,10 +129,10 @@ const HAND_PIN = { [PINNED_LABEL]: PINNED_VALUE };
 let directory: string;
 let endpoint: string;
 let containerd: FakeContainerd;
-const clients: ContainerdPins[] = [];
+const clients: ContainerdImages[] = [];
 
-function pins(owner: 'agent' | 'pull' = 'agent'): ContainerdPins {
-  const client = new ContainerdPins(endpoint, { owner, timeoutMs: 5000 });
+function pins(owner: 'agent' | 'pull' = 'agent'): ContainerdImages {
+  const client = new ContainerdImages(endpoint, { owner, timeoutMs: 5000 });
   clients.push(client);
   return client;
 }
@@ -161,7 +161,7 @@ beforeEach(() => {
   containerd.failWith = undefined;
 });
 
-describe('ContainerdPins.pin', () => {
+describe('ContainerdImages.pin', () => {
   test("labels every record of the image with the pin and the owner, in the CRI's namespace", async () => {
     containerd.images = [
       ...records([API, API_TAG, DIGEST_API], DIGEST_API),
@@ -200,7 +200,7 @@ describe('ContainerdPins.pin', () => {
   });
 });
 
-describe('ContainerdPins.releaseExcept', () => {
+describe('ContainerdImages.releaseExcept', () => {
   function node(): void {
     containerd.images = [
       ...records([API, API_TAG, DIGEST_API], DIGEST_API, AGENT_PIN),
@@ -275,7 +275,7 @@ describe('ContainerdPins.releaseExcept', () => {
   });
 });
 
-describe('ContainerdPins.unpin', () => {
+describe('ContainerdImages.unpin', () => {
   test("removes pullwarden's pins of either owner, never a pin set by hand", async () => {
     containerd.images = [
       { name: API, labels: { ...CLI_PIN }, target: { digest: DIGEST_API } },

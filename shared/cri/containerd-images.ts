@@ -1,10 +1,14 @@
 import { RuntimeCallError, UnixSocketChannel } from './client.ts';
 import { containerdImagesMethod } from './proto.ts';
 
-// Protection from the kubelet's image GC: containerd's CRI reports an image as pinned when its
-// metadata carries `io.cri-containerd.pinned=pinned`, and the kubelet never collects a pinned image.
-// The label is set through containerd's own image service on the same socket, in the CRI's namespace,
-// on every name the runtime keeps for the image (the pulled reference, tags, the id record).
+// containerd's own image metadata service, on the CRI's socket and in its namespace, for what the CRI
+// cannot do:
+// - pins: containerd's CRI reports an image as pinned when its metadata carries
+//   `io.cri-containerd.pinned=pinned`, and the kubelet never collects a pinned image. The label goes on
+//   every name the runtime keeps for the image (the pulled reference, tags, the id record).
+// - tags: an image pulled by digest has no `repo:tag` name, so a pod naming the tag with IfNotPresent
+//   would ask the registry again. Adding the name, as the CRI does when it pulls a tag, lets the
+//   kubelet find the image under it.
 
 export const PINNED_LABEL = 'io.cri-containerd.pinned';
 export const PINNED_VALUE = 'pinned';
@@ -17,15 +21,33 @@ export const PINNED_BY_LABEL = 'dev.pullwarden.pinned-by';
 export type PinOwner = 'agent' | 'pull';
 export const CRI_NAMESPACE = 'k8s.io';
 
+interface WireDescriptor {
+  media_type: string;
+  digest: string;
+  size: number;
+}
+
 interface WireImage {
   name: string;
   labels: Record<string, string>;
-  target?: { digest: string } | null;
+  target?: WireDescriptor | null;
 }
+
+/** The label containerd's CRI puts on the images it manages (containerd 2 shows only those). */
+export const CRI_MANAGED_LABEL = 'io.cri-containerd.image';
 
 const LIST = containerdImagesMethod<{ filters: string[] }, { images: WireImage[] }>('List');
 const UPDATE = containerdImagesMethod<
   { image: { name: string; labels: Record<string, string> }; update_mask: { paths: string[] } },
+  { image: WireImage }
+>('Update');
+
+const CREATE = containerdImagesMethod<
+  { image: { name: string; labels: Record<string, string>; target: WireDescriptor } },
+  { image: WireImage }
+>('Create');
+const TARGET_UPDATE = containerdImagesMethod<
+  { image: { name: string; target: WireDescriptor }; update_mask: { paths: string[] } },
   { image: WireImage }
 >('Update');
 
@@ -40,7 +62,7 @@ export interface PinResult {
   unchanged: string[];
 }
 
-export class ContainerdPins {
+export class ContainerdImages {
   readonly #channel: UnixSocketChannel;
   readonly #namespace: string;
 
@@ -152,6 +174,41 @@ export class ContainerdPins {
       released.push(image.name);
     }
     return released;
+  }
+
+  /**
+   * Names the image `reference` (by digest) also as `tagged` (`registry/repository:tag`), or moves
+   * that name to it. Returns what changed: `created`, `moved` (the tag named another build before) or
+   * `unchanged`.
+   */
+  async tag(reference: string, tagged: string): Promise<'created' | 'moved' | 'unchanged'> {
+    const images = await this.#list();
+    const source = images.find((image) => image.name === reference);
+    if (source?.target === undefined || source.target === null) {
+      throw new RuntimeCallError(
+        'Images.List',
+        'NOT_FOUND',
+        `containerd holds no image ${reference}`,
+      );
+    }
+    const target = source.target;
+    const metadata = { 'containerd-namespace': this.#namespace };
+    const existing = images.find((image) => image.name === tagged);
+    if (existing === undefined) {
+      await this.#channel.call(
+        CREATE,
+        { image: { name: tagged, labels: { [CRI_MANAGED_LABEL]: 'managed' }, target } },
+        { metadata },
+      );
+      return 'created';
+    }
+    if (existing.target?.digest === target.digest) return 'unchanged';
+    await this.#channel.call(
+      TARGET_UPDATE,
+      { image: { name: tagged, target }, update_mask: { paths: ['target'] } },
+      { metadata },
+    );
+    return 'moved';
   }
 
   /** Whether every record of the image carries the pin label. */
