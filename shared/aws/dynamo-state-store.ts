@@ -5,7 +5,6 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ImageChange } from '#shared/intake/model.ts';
@@ -20,7 +19,7 @@ import {
   type TagUpdate,
   type WarmSetEntry,
 } from '#shared/state/store.ts';
-import { conditionFailed, epochSeconds } from './dynamo.ts';
+import { conditionFailed, epochSeconds, queryPartition } from './dynamo.ts';
 
 // The state table: one partition per concern, `pk`/`sk` strings, `expiresAt` (epoch seconds) as the
 // TTL attribute. Every write that could race or repeat is conditional, so redeliveries and
@@ -217,25 +216,12 @@ export class DynamoStateStore implements StateStore {
   }
 
   async warmSet(nodeGroup: string): Promise<WarmSetEntry[]> {
-    const entries: WarmSetEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `warmset#${nodeGroup}` },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, ...entry } = item;
-        entries.push(entry as WarmSetEntry);
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return entries;
+    const items = await queryPartition((command) => this.documents.send(command), {
+      table: this.tableName,
+      pk: `warmset#${nodeGroup}`,
+      consistent: true,
+    });
+    return items.map(({ pk: _pk, sk: _sk, ...entry }) => entry as unknown as WarmSetEntry);
   }
 
   async recordCommand(
@@ -293,28 +279,16 @@ export class DynamoStateStore implements StateStore {
   }
 
   async nodeReports(nodeGroup: string): Promise<StoredNodeReport[]> {
-    const reports: StoredNodeReport[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': `nodereport#${nodeGroup}` },
-          ProjectionExpression: 'receivedAt, expiresAt, report',
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        reports.push({
-          report: JSON.parse(gunzipSync(item.report as Uint8Array).toString('utf8')) as NodeReport,
-          receivedAt: item.receivedAt as string,
-          expiresAt: new Date((item.expiresAt as number) * 1000).toISOString(),
-        });
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return reports;
+    const items = await queryPartition((command) => this.documents.send(command), {
+      table: this.tableName,
+      pk: `nodereport#${nodeGroup}`,
+      projection: 'receivedAt, expiresAt, report',
+      consistent: true,
+    });
+    return items.map((item) => ({
+      report: JSON.parse(gunzipSync(item.report as Uint8Array).toString('utf8')) as NodeReport,
+      receivedAt: item.receivedAt as string,
+      expiresAt: new Date((item.expiresAt as number) * 1000).toISOString(),
+    }));
   }
 }

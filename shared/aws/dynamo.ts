@@ -1,4 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 
 // Small helpers every DynamoDB adapter of the state table uses.
 
@@ -11,4 +12,45 @@ export function conditionFailed(error: unknown): boolean {
     error instanceof ConditionalCheckFailedException ||
     (error as { name?: string }).name === 'ConditionalCheckFailedException'
   );
+}
+
+export interface PartitionQuery {
+  table: string;
+  pk: string;
+  /** Only sort keys that begin with this. */
+  prefix?: string;
+  projection?: string;
+  consistent?: boolean;
+}
+
+type Item = Record<string, unknown>;
+
+/** Every item of one partition (optionally one sort-key prefix), following the pages to the end. */
+export async function queryPartition(
+  send: (
+    command: QueryCommand,
+  ) => Promise<{ Items?: Item[] | undefined; LastEvaluatedKey?: Item | undefined }>,
+  query: PartitionQuery,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  let start: Item | undefined;
+  do {
+    const page = await send(
+      new QueryCommand({
+        TableName: query.table,
+        KeyConditionExpression:
+          query.prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: {
+          ':pk': query.pk,
+          ...(query.prefix === undefined ? {} : { ':prefix': query.prefix }),
+        },
+        ...(query.projection === undefined ? {} : { ProjectionExpression: query.projection }),
+        ...(query.consistent === true ? { ConsistentRead: true } : {}),
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
 }

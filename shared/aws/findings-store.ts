@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Finding } from '#shared/drift/model.ts';
 import {
   type FindingOrigin,
@@ -10,7 +10,7 @@ import {
 import { matchesFilter } from '#shared/findings/report.ts';
 import type { FindingsStore } from '#shared/findings/store.ts';
 import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
-import { conditionFailed, epochSeconds } from './dynamo.ts';
+import { conditionFailed, epochSeconds, queryPartition } from './dynamo.ts';
 
 // Findings in the state table: partition `findings`, sort key `<namespace>/<id>`, so one namespace is
 // one key range. The finding itself is one JSON attribute; status and times sit beside it for the
@@ -65,26 +65,15 @@ export class DynamoFindingsStore implements FindingsStore {
     const ranges = namespaces.length > 0 ? namespaces.map((namespace) => `${namespace}/`) : [''];
     const found: StoredFinding[] = [];
     for (const prefix of ranges) {
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await this.documents.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression:
-              prefix === '' ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: {
-              ':pk': PARTITION,
-              ...(prefix === '' ? {} : { ':prefix': prefix }),
-            },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of (page.Items ?? []) as FindingItem[]) {
-          const finding = fromItem(item);
-          if (matchesFilter(finding, filter)) found.push(finding);
-        }
-        start = page.LastEvaluatedKey;
-      } while (start !== undefined);
+      const items = await queryPartition((command) => this.documents.send(command), {
+        table: this.tableName,
+        pk: PARTITION,
+        ...(prefix === '' ? {} : { prefix }),
+      });
+      for (const item of items as unknown as FindingItem[]) {
+        const finding = fromItem(item);
+        if (matchesFilter(finding, filter)) found.push(finding);
+      }
     }
     return found;
   }

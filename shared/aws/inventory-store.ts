@@ -5,7 +5,6 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type {
@@ -18,7 +17,7 @@ import type {
 import { effectiveTag, tryParseImageReference } from '#shared/image/reference.ts';
 import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
 import type { ObjectFacts } from '#shared/workload/extract.ts';
-import { conditionFailed, epochSeconds } from './dynamo.ts';
+import { conditionFailed, epochSeconds, queryPartition } from './dynamo.ts';
 
 // The inventory in the state table. Objects spread over OBJECT_SHARDS partitions (`obj#<n>`, sort key
 // `<namespace>/<Kind>/<name>`) so a sweep reads them in parallel and no partition runs hot. One index is
@@ -382,33 +381,15 @@ export class DynamoInventory implements Inventory {
     return result.Item === undefined ? undefined : objectFromItem(result.Item);
   }
 
-  private async queryAll(
+  private queryAll(
     pk: string,
     options: { prefix?: string; projection?: string } = {},
   ): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.send<{
-        Items?: Record<string, unknown>[];
-        LastEvaluatedKey?: Record<string, unknown>;
-      }>(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression:
-            options.prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: {
-            ':pk': pk,
-            ...(options.prefix === undefined ? {} : { ':prefix': options.prefix }),
-          },
-          ...(options.projection === undefined ? {} : { ProjectionExpression: options.projection }),
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return items;
+    return queryPartition((command) => this.send(command), {
+      table: this.tableName,
+      pk,
+      ...options,
+    });
   }
 
   async objectsUsingTag(image: {
