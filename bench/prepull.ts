@@ -13,11 +13,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseNodeConfig } from '#shared/credentials/node-config.ts';
 import { CriImageRuntime } from '#shared/cri/client.ts';
-import { startLocalStack } from '#shared/local/stack.ts';
 import { NodeAgent, runAgent } from '#shared/node/agent.ts';
 import { FileAgentState } from '#shared/node/agent-state.ts';
 import { HttpNodeApi } from '#shared/node/api-client.ts';
@@ -25,9 +23,9 @@ import { pullImages } from '#shared/node/pull.ts';
 import { openNodeServices } from '#shared/node/services.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { startContainerd } from '../test/support/containerd.ts';
-import { pushOciImage, startRegistry } from '../test/support/registry.ts';
+import { startPushPipeline } from '../test/support/push-pipeline.ts';
+import { pushOciImage } from '../test/support/registry.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '10,100,500' },
@@ -45,16 +43,9 @@ const USER = 'bench';
 const PASSWORD = 'bench-registry-password';
 const NOTIFY = 'Bearer bench-notify-token';
 const TOKEN = 'bench-agent-token';
-Object.assign(process.env, {
-  BENCH_NOTIFY: NOTIFY,
-  BENCH_AGENT: TOKEN,
-  POWERTOOLS_LOG_LEVEL: 'ERROR',
-});
-
 const scratch = await mkdtemp(join(tmpdir(), 'pullwarden-bench-prepull-'));
-await writeFile(
-  join(scratch, 'pullwarden.yaml'),
-  `apiVersion: pullwarden.dev/v1
+const pipeline = await startPushPipeline({
+  config: `apiVersion: pullwarden.dev/v1
 kind: Config
 nodeGroups:
   groups:
@@ -68,21 +59,12 @@ prePull:
       images: ["127.0.0.1:*/e2e/**"]
       nodeGroups: [general]
 `,
-);
-const stack = await startLocalStack({
-  root,
-  configFile: join(scratch, 'pullwarden.yaml'),
-  port: 0,
-  log: { info: () => undefined, error: (line) => console.error(line) },
-});
-const registry = await startRegistry({
+  secrets: { BENCH_NOTIFY: NOTIFY, BENCH_AGENT: TOKEN },
   username: USER,
   password: PASSWORD,
-  notifications: {
-    url: `${stack.url}/webhooks/distribution`,
-    headers: { Authorization: [NOTIFY] },
-  },
+  notifyAuthorization: NOTIFY,
 });
+const { stack, registry } = pipeline;
 const containerd = await startContainerd({ cri: true, plainHttpRegistries: [registry.host] });
 const cri = new CriImageRuntime(containerd.endpoint);
 const auth = { username: USER, password: PASSWORD };
@@ -225,8 +207,7 @@ try {
   services.close();
   cri.close();
   await containerd.stop();
-  await registry.stop();
-  await stack.stop();
+  await pipeline.stop();
   await rm(scratch, { recursive: true, force: true });
 }
 

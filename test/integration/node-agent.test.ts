@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CriImageRuntime } from '#shared/cri/client.ts';
-import { type LocalStack, startLocalStack } from '#shared/local/stack.ts';
+import type { LocalStack } from '#shared/local/stack.ts';
 import { type RunningContainerd, startContainerd } from '../support/containerd.ts';
 import { runProcess } from '../support/process.ts';
-import { pushOciImage, type RunningRegistry, startRegistry } from '../support/registry.ts';
+import { type PushPipeline, startPushPipeline } from '../support/push-pipeline.ts';
+import { pushOciImage, type RunningRegistry } from '../support/registry.ts';
 
 // The whole pre-pull path with real peers: skopeo pushes to Debian's docker-registry (htpasswd auth),
 // whose notification reaches the local stack; the FIFO queue and prepull-dispatch put the digest in the
@@ -41,38 +42,30 @@ prePull:
 `;
 
 let scratch: string;
+let pipeline: PushPipeline;
 let stack: LocalStack;
 let registry: RunningRegistry;
 let containerd: RunningContainerd;
 let cri: CriImageRuntime;
-const logs: string[] = [];
+let logs: string[];
 
 before(async () => {
-  Object.assign(process.env, SECRETS, { POWERTOOLS_LOG_LEVEL: 'ERROR' });
   scratch = await mkdtemp(join(tmpdir(), 'pullwarden-node-agent-'));
-  await writeFile(join(scratch, 'pullwarden.yaml'), CONFIG);
-  stack = await startLocalStack({
-    root,
-    configFile: join(scratch, 'pullwarden.yaml'),
-    port: 0,
-    log: { info: (line) => logs.push(line), error: (line) => logs.push(`error: ${line}`) },
-  });
-  registry = await startRegistry({
+  pipeline = await startPushPipeline({
+    config: CONFIG,
+    secrets: SECRETS,
     username: USER,
     password: SECRETS.NA_REGISTRY_PASSWORD,
-    notifications: {
-      url: `${stack.url}/webhooks/distribution`,
-      headers: { Authorization: [SECRETS.NA_NOTIFY_TOKEN] },
-    },
+    notifyAuthorization: SECRETS.NA_NOTIFY_TOKEN,
   });
+  ({ stack, registry, logs } = pipeline);
   containerd = await startContainerd({ cri: true, plainHttpRegistries: [registry.host] });
   cri = new CriImageRuntime(containerd.endpoint);
 });
 after(async () => {
   cri?.close();
   await containerd?.stop();
-  await registry?.stop();
-  await stack?.stop();
+  await pipeline?.stop();
   await rm(scratch, { recursive: true, force: true });
 });
 

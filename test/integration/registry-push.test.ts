@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type LocalStack, startLocalStack } from '#shared/local/stack.ts';
-import { pushOciImage, type RunningRegistry, startRegistry } from '../support/registry.ts';
+import type { LocalStack } from '#shared/local/stack.ts';
+import { type PushPipeline, startPushPipeline } from '../support/push-pipeline.ts';
+import { pushOciImage, type RunningRegistry } from '../support/registry.ts';
 
 // A real push, end to end: Debian's docker-registry (CNCF Distribution) with htpasswd auth notifies the
 // local stack; skopeo pushes an OCI layout; the pushed digest must reach the warm set of every node group
 // the rules select, and of no other.
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const USER = 'ci-bot';
 const SECRETS = {
   RP_REGISTRY_PASSWORD: 'registry-password-1',
@@ -41,34 +37,23 @@ prePull:
       nodeGroups: [batch]
 `;
 
-let scratch: string;
+let pipeline: PushPipeline;
 let stack: LocalStack;
 let registry: RunningRegistry;
-const logs: string[] = [];
+let logs: string[];
 
 before(async () => {
-  Object.assign(process.env, SECRETS, { POWERTOOLS_LOG_LEVEL: 'ERROR' });
-  scratch = await mkdtemp(join(tmpdir(), 'pullwarden-registry-push-'));
-  await writeFile(join(scratch, 'pullwarden.yaml'), CONFIG);
-  stack = await startLocalStack({
-    root,
-    configFile: join(scratch, 'pullwarden.yaml'),
-    port: 0,
-    log: { info: (line) => logs.push(line), error: (line) => logs.push(`error: ${line}`) },
-  });
-  registry = await startRegistry({
+  pipeline = await startPushPipeline({
+    config: CONFIG,
+    secrets: SECRETS,
     username: USER,
     password: SECRETS.RP_REGISTRY_PASSWORD,
-    notifications: {
-      url: `${stack.url}/webhooks/distribution`,
-      headers: { Authorization: [SECRETS.RP_NOTIFY_TOKEN] },
-    },
+    notifyAuthorization: SECRETS.RP_NOTIFY_TOKEN,
   });
+  ({ stack, registry, logs } = pipeline);
 });
 after(async () => {
-  await registry?.stop();
-  await stack?.stop();
-  await rm(scratch, { recursive: true, force: true });
+  await pipeline?.stop();
 });
 
 async function warmDigests(nodeGroup: string): Promise<string[]> {
