@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLocalStack } from '#shared/local/stack.ts';
+import { percentile } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -160,10 +161,6 @@ let sequence = 0;
 function reviewBody(): string {
   sequence++;
   return (templates[sequence % 2] as string).replace('@UID@', `bench-${sequence}`);
-}
-
-function percentile(sorted: readonly number[], share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
 }
 
 async function peakRssMiB(): Promise<number> {

@@ -12,6 +12,7 @@ import { buildArtifacts, listArtifacts } from '../scripts/build.ts';
 import { buildNodeBinaries, NODE_BINARY_TARGETS } from '../scripts/build-node-binary.ts';
 import { startFakeEcr } from '../test/support/fake-ecr.ts';
 import { runProcess } from '../test/support/process.ts';
+import { percentile } from './stats.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '200' } } });
 const runs = Number(values.runs);
@@ -22,10 +23,6 @@ const REQUEST = `${JSON.stringify({
   apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
   image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/api',
 })}\n`;
-
-function percentile(sorted: readonly number[], share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 async function execOnce(command: string[], configFile: string): Promise<number> {
   const started = performance.now();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeClusterDump } from './generate-cluster.ts';
+import { percentile } from './stats.ts';
 
 type DumpFormat = Parameters<typeof writeClusterDump>[0]['format'];
 
@@ -25,10 +26,6 @@ const runs = Number(values.runs);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const directory = join(root, '.bench');
 await mkdir(directory, { recursive: true });
-
-function percentile(sorted: readonly number[], share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 

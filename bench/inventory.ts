@@ -22,6 +22,7 @@ import { startEmulators } from '#shared/local/emulators.ts';
 import { provision } from '#shared/local/provision.ts';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
 import { writeClusterDump } from './generate-cluster.ts';
+import { percentile } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,10 +35,6 @@ const { values } = parseArgs({
 const pods = Number(values.pods);
 const batch = Number(values.batch);
 const concurrency = Number(values.concurrency);
-
-function percentile(sorted: readonly number[], share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 const dump = join(tmpdir(), `pullwarden-inventory-bench-${process.pid}.ndjson`);
 const summary = await writeClusterDump({

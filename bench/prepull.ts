@@ -25,6 +25,7 @@ import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { startContainerd } from '../test/support/containerd.ts';
 import { startPushPipeline } from '../test/support/push-pipeline.ts';
 import { pushOciImage } from '../test/support/registry.ts';
+import { percentile } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -69,11 +70,14 @@ const containerd = await startContainerd({ cri: true, plainHttpRegistries: [regi
 const cri = new CriImageRuntime(containerd.endpoint);
 const auth = { username: USER, password: PASSWORD };
 
-const percentile = (samples: number[], p: number) => {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return (
-    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN
+const median = (samples: number[]) =>
+  percentile(
+    [...samples].sort((a, b) => a - b),
+    0.5,
   );
+const tail = (samples: number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return `${ms(percentile(sorted, 0.5))} / ${ms(percentile(sorted, 0.99))}`;
 };
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 0)} ms`;
 const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
@@ -125,7 +129,12 @@ const services = await openNodeServices(nodeConfig, {
   log: agentLog,
 });
 const agent = new NodeAgent(
-  { nodeGroup: 'general', node: 'bench-node', version: PULLWARDEN_VERSION },
+  {
+    nodeGroup: 'general',
+    node: 'bench-node',
+    version: PULLWARDEN_VERSION,
+    runtime: services.runtimeName,
+  },
   {
     api: new HttpNodeApi(stack.url, 'general', async () => ({ authorization: `Bearer ${TOKEN}` })),
     runtime: services.runtime,
@@ -188,10 +197,10 @@ try {
     const started = pullStarted.get(target) ?? Number.NaN;
     rows.push([
       `${size} MB`,
-      seconds(percentile(cold, 50)),
+      seconds(median(cold)),
       `${seconds(Math.min(...cold))}–${seconds(Math.max(...cold))}`,
-      `${ms(percentile(status, 50))} / ${ms(percentile(status, 99))}`,
-      `${ms(percentile(always, 50))} / ${ms(percentile(always, 99))}`,
+      tail(status),
+      tail(always),
       seconds(pushDone - pushStarted),
       seconds(started - pushDone),
       seconds(present - started),

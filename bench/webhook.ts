@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildArtifacts, listArtifacts } from '../scripts/build.ts';
+import { percentile } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,10 +29,6 @@ const nodeGroups = Number(values['node-groups']);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const BUNDLE_LIMIT = 1024 * 1024;
 const TOKEN = `Bearer ${randomBytes(16).toString('hex')}`;
-
-function percentile(sorted: readonly number[], share: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 function startStack(configFile: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(

@@ -11,7 +11,7 @@ import { AgentBusyError, FileAgentState, lockAgentState } from '#shared/node/age
 import { type Authorize, HttpNodeApi } from '#shared/node/api-client.ts';
 import { pullImages } from '#shared/node/pull.ts';
 import { openNodeServices } from '#shared/node/services.ts';
-import { NODE_NAME } from '#shared/prepull/node-report.ts';
+import { NODE_GROUP_NAME, NODE_NAME } from '#shared/prepull/names.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import {
   durationSeconds,
@@ -119,7 +119,7 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
       'name the node group: --node-group, prePull.agent.nodeGroup or $PULLWARDEN_NODE_GROUP',
     );
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(nodeGroup)) {
+  if (!NODE_GROUP_NAME.test(nodeGroup)) {
     throw new UsageError(`--node-group "${nodeGroup}" is not a node group name`);
   }
   const serverText =
@@ -169,7 +169,7 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
       log,
     });
     const agent = new NodeAgent(
-      { nodeGroup, node, version: PULLWARDEN_VERSION },
+      { nodeGroup, node, version: PULLWARDEN_VERSION, runtime: services.runtimeName },
       {
         api: new HttpNodeApi(server.href, nodeGroup, authorize),
         runtime: services.runtime,

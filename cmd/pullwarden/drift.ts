@@ -16,6 +16,7 @@ import { formatJson } from '#shared/report/json.ts';
 import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
+import { formatBytes } from '#shared/text/bytes.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 
 export const DRIFT_USAGE = `Usage: pullwarden drift [options] <path>...
@@ -60,12 +61,6 @@ export function ruleList(values: readonly string[] | undefined, option: string):
   return rules;
 }
 
-function humanBytes(bytes: number): string {
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KiB`;
-  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
-}
-
 function progressReporter(io: CommandIo): { update(progress: Progress): void; clear(): void } {
   let last = 0;
   let shown = false;
@@ -78,9 +73,9 @@ function progressReporter(io: CommandIo): { update(progress: Progress): void; cl
       const share =
         size === undefined || size === 0
           ? ''
-          : ` / ${humanBytes(size)} (${Math.floor((progress.bytes / size) * 100)}%)`;
+          : ` / ${formatBytes(size)} (${Math.floor((progress.bytes / size) * 100)}%)`;
       io.stderr.write(
-        `\r\u001b[2Kreading ${progress.file}: ${humanBytes(progress.bytes)}${share}, ${progress.documents} objects`,
+        `\r\u001b[2Kreading ${progress.file}: ${formatBytes(progress.bytes)}${share}, ${progress.documents} objects`,
       );
       shown = true;
     },

@@ -4,7 +4,6 @@ import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import {
   getServiceJson,
-  oneLine,
   serviceEndpoint,
   serviceUrl,
   timeoutOption,
@@ -13,6 +12,7 @@ import { SEVERITIES, type Severity, severityAtLeast } from '#shared/drift/model.
 import { type FindingList, parseFindingList } from '#shared/findings/http.ts';
 import { FINDING_STATUSES } from '#shared/findings/model.ts';
 import { driftReportOf } from '#shared/findings/report.ts';
+import { oneLine } from '#shared/http/answer-text.ts';
 import { sortFindings } from '#shared/report/common.ts';
 import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';

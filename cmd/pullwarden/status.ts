@@ -4,15 +4,15 @@ import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import {
   getServiceJson,
-  oneLine,
   serviceEndpoint,
   serviceUrl,
   timeoutOption,
 } from '#cmd/cli/service-request.ts';
+import { oneLine } from '#shared/http/answer-text.ts';
+import { NODE_GROUP_NAME } from '#shared/prepull/names.ts';
 import { parseNodeGroupStatus } from '#shared/prepull/node-group-status.ts';
 import {
   type ImageStatus,
-  NODE_GROUP_NAME,
   NODE_GROUP_STATUS_SCHEMA,
   type NodeGroupStatus,
   type NodePullFailure,

@@ -1,4 +1,5 @@
 import { parseGoDuration } from '#shared/kubelet/go-duration.ts';
+import { NODE_GROUP_NAME } from '#shared/prepull/names.ts';
 import { commonJsExports } from '#shared/runtime/commonjs.ts';
 import { CACHE_KEY_TYPES, type CacheKeyType } from './protocol.ts';
 
@@ -460,7 +461,7 @@ function readPrePull(reader: ConfigReader, value: unknown): PrePullSettings {
   const diskPath = reader.optionalString(disk.path, `${path}.disk.path`);
   const server = reader.optionalString(agent.server, `${path}.agent.server`, URL_RULE);
   const nodeGroup = reader.optionalString(agent.nodeGroup, `${path}.agent.nodeGroup`, {
-    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    pattern: NODE_GROUP_NAME,
     message: 'must be a node group name',
   });
   const tokenFile = reader.optionalString(agent.tokenFile, `${path}.agent.tokenFile`);

@@ -1,3 +1,4 @@
+import { unlinkSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
@@ -127,7 +128,7 @@ export async function lockAgentState(
       await handle.close();
       const onExit = () => {
         try {
-          process.getBuiltinModule('node:fs').unlinkSync(path);
+          unlinkSync(path);
         } catch {
           // Gone already.
         }

@@ -21,6 +21,8 @@ export interface AgentIdentity {
   node: string;
   instanceId?: string;
   version: string;
+  /** The container runtime, as CRI Version names it, e.g. `containerd 1.7.27`. */
+  runtime?: string;
 }
 
 export interface AgentDependencies {
@@ -128,7 +130,6 @@ function failedRow(result: PullResult): ImageRow {
 export class NodeAgent {
   readonly #identity: AgentIdentity;
   readonly #deps: AgentDependencies;
-  #runtimeName: string | undefined;
   /** Images whose pull failed, tried again after a growing delay rather than at every reconcile. */
   readonly #failures = new Map<string, FailureRecord>();
 
@@ -173,18 +174,6 @@ export class NodeAgent {
         cached: true,
       };
     }
-  }
-
-  async #runtimeLabel(): Promise<string | undefined> {
-    if (this.#runtimeName === undefined) {
-      try {
-        const version = await this.#deps.runtime.version();
-        this.#runtimeName = `${version.runtimeName} ${version.runtimeVersion}`.trim();
-      } catch {
-        return undefined;
-      }
-    }
-    return this.#runtimeName === '' ? undefined : this.#runtimeName;
   }
 
   #recordFailure(pullAs: string, result: PullResult): void {
@@ -238,7 +227,7 @@ export class NodeAgent {
     const reportBase = async (): Promise<
       Omit<NodeReport, 'images' | 'sequence' | 'reportedAt'>
     > => {
-      const runtime = await this.#runtimeLabel();
+      const { runtime } = this.#identity;
       let disk: NodeReport['disk'];
       try {
         const space = await deps.space();

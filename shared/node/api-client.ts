@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { errorReason, fetchFailure } from '#shared/http/answer-text.ts';
 import type { NodeReport } from '#shared/prepull/node-report.ts';
 import { WARM_SET_SCHEMA } from '#shared/prepull/warm-set-http.ts';
 
@@ -81,26 +82,21 @@ export class HttpNodeApi implements NodeApi {
       });
     } catch (error) {
       throw new NodeApiError(
-        `cannot reach ${request.url.origin}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+        `${request.method} ${request.url.href} ${fetchFailure(error, this.#timeoutMs / 1000)}`,
       );
     }
   }
 
   async #refused(response: Response, what: string): Promise<NodeApiError> {
-    const body = await response.text().catch(() => '');
-    let detail = '';
-    try {
-      const parsed = JSON.parse(body) as { message?: unknown; error?: unknown };
-      const text = parsed.message ?? parsed.error;
-      if (typeof text === 'string') detail = `: ${text.slice(0, 200)}`;
-    } catch {
-      // Not JSON: the status says enough.
-    }
+    const reason = errorReason(await response.text().catch(() => ''));
     const hint =
       response.status === 401 || response.status === 403
         ? ' (check the agent token or the node role)'
         : '';
-    return new NodeApiError(`${what} answered ${response.status}${detail}${hint}`, response.status);
+    return new NodeApiError(
+      `${what} answered ${response.status}${reason === '' ? '' : `: ${reason}`}${hint}`,
+      response.status,
+    );
   }
 
   #url(path: string): URL {

@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
+import { formatBytes } from '#shared/text/bytes.ts';
 
 // Whether an image fits on the runtime's image filesystem. The registry manifest declares compressed
 // sizes; the runtime keeps those blobs and unpacks them beside, so the need is the compressed size plus
@@ -15,15 +16,6 @@ export interface FilesystemSpace {
 export type DiskVerdict =
   | { fits: true; needBytes: number; keepFreeBytes: number }
   | { fits: false; needBytes: number; keepFreeBytes: number; message: string };
-
-const GIB = 2 ** 30;
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= GIB) return `${(bytes / GIB).toFixed(1)} GiB`;
-  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} B`;
-}
 
 /**
  * `reservedBytes`: what pulls already admitted but not finished will take, so two pulls in flight are

@@ -6,7 +6,7 @@ import type { ImageReference } from '#shared/image/reference.ts';
 import type { PullFailureKind } from '#shared/prepull/node-report.ts';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
 import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
-import { type DiskVerdict, diskVerdict, type FilesystemSpace } from './disk.ts';
+import { diskVerdict, type FilesystemSpace } from './disk.ts';
 import type { CredentialLookup } from './registry-credentials.ts';
 
 // Pulling images into the node's runtime the way the kubelet would, with what the kubelet lacks: a
@@ -131,9 +131,11 @@ export function asPullFailure(error: unknown): PullFailure {
   return new PullFailure('unknown', error instanceof Error ? error.message : String(error));
 }
 
-function isRetryable(failure: PullFailure, runtimeCode: string | undefined): boolean {
+function isRetryable(failure: PullFailure, error: unknown): boolean {
   // The runtime wraps everything it cannot name as UNKNOWN: only a transient-looking cause is retried.
-  if (failure.kind === 'runtime') return runtimeCode === 'UNAVAILABLE';
+  if (failure.kind === 'runtime') {
+    return error instanceof RuntimeCallError && error.code === 'UNAVAILABLE';
+  }
   return RETRYABLE.has(failure.kind);
 }
 
@@ -212,54 +214,27 @@ async function pullOne(
       ? undefined
       : { username: credential.username, password: credential.password };
 
-  let reserved = 0;
-  let sizeUnknown = false;
+  let admitted: Admission | undefined;
   try {
     for (;;) {
       attempts += 1;
-      let runtimeCode: string | undefined;
       try {
-        if (reserved === 0 && !sizeUnknown) {
-          let footprint: Awaited<ReturnType<ImageFootprintReader>> | undefined;
-          try {
-            footprint = await deps.footprint(image, credential);
-          } catch (error) {
-            if (settings.disk.onUnknownSize === 'refuse') throw error;
-            sizeUnknown = true;
-            deps.log(
-              `${reference}: size unknown (${asPullFailure(error).message}); pulling without the disk check`,
-            );
-          }
-          if (footprint !== undefined) {
-            const space = await deps.space();
-            bytes = footprint.compressedBytes;
-            digest = footprint.digest;
-            const verdict: DiskVerdict = diskVerdict(
-              bytes,
-              space,
-              settings.disk,
-              admission.reservedBytes,
-            );
-            if (!verdict.fits) {
-              // Refused before any pull was tried.
-              return {
-                ...failed(new PullFailure('disk-space', verdict.message)),
-                attempts: attempts - 1,
-              };
-            }
-            reserved = Math.max(1, verdict.needBytes);
-            admission.reservedBytes += reserved;
-          }
+        // Read once: a failed read is retried with the pull, an admitted size holds its reservation.
+        admitted ??= await admit(image, credential, reference, settings, deps, admission);
+        if (admitted.kind !== 'unknown') ({ bytes, digest } = admitted);
+        if (admitted.kind === 'refused') {
+          // Refused before any pull was tried.
+          return {
+            ...failed(new PullFailure('disk-space', admitted.message)),
+            attempts: attempts - 1,
+          };
         }
         deps.log(`pulling ${reference} (attempt ${attempts} of ${settings.attempts})`);
         await deps.runtime.pullImage(reference, auth, settings.pullTimeout * 1000);
         break;
       } catch (error) {
-        runtimeCode = error instanceof RuntimeCallError ? error.code : undefined;
         const failure = asPullFailure(error);
-        if (attempts >= settings.attempts || !isRetryable(failure, runtimeCode)) {
-          return failed(failure);
-        }
+        if (attempts >= settings.attempts || !isRetryable(failure, error)) return failed(failure);
         const wait = backoffMs(attempts, settings.backoff, deps.random);
         deps.log(`${reference}: ${failure.kind}: ${failure.message}; retrying in ${wait} ms`);
         await deps.sleep(wait);
@@ -287,8 +262,48 @@ async function pullOne(
   } catch (error) {
     return failed(asPullFailure(error));
   } finally {
-    admission.reservedBytes -= reserved;
+    if (admitted?.kind === 'admitted') admission.reservedBytes -= admitted.reservedBytes;
   }
+}
+
+type Admission =
+  | { kind: 'admitted'; bytes: number; digest: string; reservedBytes: number }
+  | { kind: 'refused'; bytes: number; digest: string; message: string }
+  /** The size could not be read and `onUnknownSize` is `pull`. */
+  | { kind: 'unknown' };
+
+/**
+ * Reads the image's size from the registry and admits it into the free space, reserving its share
+ * until the pull ends. A failed read throws when `onUnknownSize` is `refuse`.
+ */
+async function admit(
+  image: ImageReference,
+  credential: RegistryCredential | undefined,
+  reference: string,
+  settings: PullSettings,
+  deps: PullDependencies,
+  admission: { reservedBytes: number },
+): Promise<Admission> {
+  let footprint: Awaited<ReturnType<ImageFootprintReader>>;
+  try {
+    footprint = await deps.footprint(image, credential);
+  } catch (error) {
+    if (settings.disk.onUnknownSize === 'refuse') throw error;
+    deps.log(
+      `${reference}: size unknown (${asPullFailure(error).message}); pulling without the disk check`,
+    );
+    return { kind: 'unknown' };
+  }
+  const verdict = diskVerdict(
+    footprint.compressedBytes,
+    await deps.space(),
+    settings.disk,
+    admission.reservedBytes,
+  );
+  const found = { bytes: footprint.compressedBytes, digest: footprint.digest };
+  if (!verdict.fits) return { kind: 'refused', ...found, message: verdict.message };
+  admission.reservedBytes += verdict.needBytes;
+  return { kind: 'admitted', ...found, reservedBytes: verdict.needBytes };
 }
 
 async function pinIfAsked(

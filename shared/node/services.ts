@@ -75,9 +75,13 @@ export async function openNodeServices(
   }
   const endpoints = new Map(settings.registryEndpoints.map((entry) => [entry.host, entry.url]));
   const platform = nodePlatform();
+  // Where the runtime keeps images does not change while it runs: asked once, measured every time.
+  let mountpoints: string[] | undefined;
   const filesystems = async () => {
+    if (mountpoints !== undefined) return mountpoints;
     try {
-      return (await runtime.imageFilesystems()).map((filesystem) => filesystem.mountpoint);
+      mountpoints = (await runtime.imageFilesystems()).map((filesystem) => filesystem.mountpoint);
+      return mountpoints;
     } catch {
       return [];
     }

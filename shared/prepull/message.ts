@@ -9,7 +9,7 @@ export const PREPULL_SCHEMA = 'pullwarden.prepull/v1';
 export const PREPULL_REASONS = ['push', 'node-join', 'workload', 'manual'] as const;
 export type PrepullReason = (typeof PREPULL_REASONS)[number];
 
-const digest = z
+export const digestSchema = z
   .string()
   .regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'must be a digest');
 
@@ -20,7 +20,7 @@ export const prepullMessageSchema = z.strictObject({
     registry: z.string().min(1),
     repository: z.string().min(1),
     tag: z.string().min(1).optional(),
-    digest,
+    digest: digestSchema,
     mediaType: z.string().optional(),
   }),
   reason: z.enum(PREPULL_REASONS),

@@ -3,7 +3,7 @@ import type { SecretResolver } from '#shared/config/secret-ref.ts';
 import { NotFoundError, UnauthorizedError } from '#shared/http/errors.ts';
 import { type HttpRequest, header } from '#shared/http/request.ts';
 import { verifyBearerToken } from '#shared/intake/verify.ts';
-import { NODE_GROUP_NAME } from './node-report.ts';
+import { NODE_GROUP_NAME } from './names.ts';
 
 // Who may act for a node group on the routes its nodes call (warm set, reports). On AWS the gateway's
 // IAM authorizer has decided before the function runs; the local stack has no authorizer, so the

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { digestSchema as digest } from './message.ts';
+import { NODE_GROUP_NAME, NODE_NAME } from './names.ts';
 
 // `pullwarden.nodereport/v1`: what one node's agent holds of its node group's warm set, sent to
 // POST /v1/nodegroups/{nodeGroup}/nodes/{node}/report after every reconcile. A report replaces the node's
@@ -26,13 +28,6 @@ export const PULL_FAILURE_KINDS = [
   'unknown',
 ] as const;
 export type PullFailureKind = (typeof PULL_FAILURE_KINDS)[number];
-
-const digest = z
-  .string()
-  .regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'must be a digest');
-
-export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
-export const NODE_GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export const nodeImageSchema = z.strictObject({
   /** `registry/repository[:tag]@digest`, as the warm set names it. */

@@ -111,10 +111,7 @@ class FakeRuntime implements ImageRuntime {
   readonly endpoint = 'unix:///run/containerd/containerd.sock';
   readonly held = new Set<string>();
   readonly removed: string[] = [];
-  versionFails = false;
-
   async version(): Promise<RuntimeVersion> {
-    if (this.versionFails) throw new Error('Version: UNAVAILABLE');
     return { runtimeName: 'containerd', runtimeVersion: '1.7.27', apiVersion: 'v1' };
   }
 
@@ -219,6 +216,8 @@ interface SetupOptions {
   heartbeatMs?: number;
   /** containerd names images by the warm set's tags; records each call. */
   tags?: boolean;
+  /** The runtime the agent names in its reports; null: none known. */
+  runtimeName?: string | null;
 }
 
 function setup(options: SetupOptions = {}) {
@@ -317,6 +316,9 @@ function setup(options: SetupOptions = {}) {
         node: 'ip-10-0-1-23.eu-west-1.compute.internal',
         instanceId: 'i-0123456789abcdef0',
         version: '0.1.0',
+        ...(options.runtimeName === null
+          ? {}
+          : { runtime: options.runtimeName ?? 'containerd 1.7.27' }),
       },
       {
         api,
@@ -903,9 +905,8 @@ describe('NodeAgent.reconcile', () => {
     assert.equal(s.api.reports[0]?.sequence, NOW + 10_001);
   });
 
-  test('a runtime that does not say its version and a disk that cannot be measured are left out of the report', async () => {
-    const s = setup();
-    s.runtime.versionFails = true;
+  test('a runtime that did not say its version and a disk that cannot be measured are left out of the report', async () => {
+    const s = setup({ runtimeName: null });
     s.failSpace();
     await s.agent.reconcile();
     for (const report of s.api.reports) {

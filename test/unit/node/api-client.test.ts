@@ -224,7 +224,10 @@ describe('HttpNodeApi.warmSet', () => {
       (error: Error) => {
         assert.ok(error instanceof NodeApiError);
         assert.equal(error.status, undefined);
-        assert.match(error.message, new RegExp(`^cannot reach http://127\\.0\\.0\\.1:${port}: `));
+        assert.match(
+          error.message,
+          new RegExp(`^GET http://127\\.0\\.0\\.1:${port}/v1/nodegroups/general/warmset failed: `),
+        );
         return true;
       },
     );
@@ -254,7 +257,8 @@ describe('HttpNodeApi.report', () => {
   });
 
   test('a refused report is a NodeApiError with the status and the server error', async () => {
-    handler = (_, response) => json(response, 409, { error: 'sequence not newer' });
+    handler = (_, response) =>
+      json(response, 409, { error: { code: 'conflict', message: 'sequence not newer' } });
     await assert.rejects(
       new HttpNodeApi(base, 'general', noAuth).report(REPORT),
       (error: Error) => {

@@ -2,12 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
-import {
-  diskVerdict,
-  type FilesystemSpace,
-  formatBytes,
-  measureImageFilesystem,
-} from '#shared/node/disk.ts';
+import { diskVerdict, type FilesystemSpace, measureImageFilesystem } from '#shared/node/disk.ts';
+import { formatBytes } from '#shared/text/bytes.ts';
 
 // Whether an image fits: compressed size plus its unpacked estimate against free space, keeping free
 // the larger of a share of the filesystem and a byte floor.
