@@ -13,6 +13,7 @@ import {
   loadCredentialProviderConfig,
 } from '#shared/kubelet/credential-provider-config.ts';
 import { explainUrlsMatch, Keyring, selectProviders } from '#shared/kubelet/keyring.ts';
+import { plural } from '#shared/text/plural.ts';
 import { credentialsCheck } from './doctor-credentials.ts';
 
 /** A doctor check: a Command plus the one-line synopsis DOCTOR_USAGE lists. */
@@ -38,10 +39,6 @@ export function formatDiagnostic(diagnostic: Diagnostic): string {
   const line = diagnostic.line === undefined ? '' : `:${diagnostic.line}`;
   const path = diagnostic.path === '' ? '' : ` ${diagnostic.path}:`;
   return `${diagnostic.severity}: ${diagnostic.file}${line}:${path} ${diagnostic.message}`;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function providerJson(provider: CredentialProvider) {

@@ -22,7 +22,7 @@ import {
   repositoryPatternMatches,
 } from '#shared/prepull/plan.ts';
 import { describeTagFilter, tagFilterMatches } from '#shared/prepull/tag-filter.ts';
-import { plural } from '#shared/report/common.ts';
+import { plural } from '#shared/text/plural.ts';
 
 export const PLAN_USAGE = `Usage: pullwarden plan --image <ref> [options]
 

@@ -17,7 +17,7 @@ import {
   type NodeGroupStatus,
   type NodePullFailure,
 } from '#shared/prepull/node-report.ts';
-import { plural } from '#shared/report/common.ts';
+import { plural } from '#shared/text/plural.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { table } from './plan.ts';
 

@@ -1,4 +1,5 @@
-import { parseRunningImageId } from '#shared/image/image-id.ts';
+import { readRunningImageId } from '#shared/image/image-id.ts';
+import { plural } from '#shared/text/plural.ts';
 import type { Confidence, Finding, ImageSiteKind, SourceLocation, WorkloadRef } from './model.ts';
 import { RULES } from './rules.ts';
 
@@ -41,10 +42,6 @@ function shortDigest(digest: string): string {
   return `${digest.slice(0, colon + 1)}${digest.slice(colon + 1, colon + 13)}`;
 }
 
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
-}
-
 export function detectReplicaSkew(input: SkewInput): Finding | undefined {
   // digest (after folding platform manifests into their index, where known) → arch → pods
   const byDigest = new Map<string, Map<string, number>>();
@@ -52,12 +49,7 @@ export function detectReplicaSkew(input: SkewInput): Finding | undefined {
   let localIds = 0;
   let pods = 0;
   for (const [imageId, nodes] of input.imageIds) {
-    let parsed: ReturnType<typeof parseRunningImageId>;
-    try {
-      parsed = parseRunningImageId(imageId);
-    } catch {
-      continue;
-    }
+    const parsed = readRunningImageId(imageId);
     if (parsed === undefined) continue;
     if (parsed.kind === 'image-id') localIds++;
     const digest = input.indexOf?.(parsed.digest) ?? parsed.digest;

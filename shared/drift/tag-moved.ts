@@ -1,4 +1,4 @@
-import { parseRunningImageId } from '#shared/image/image-id.ts';
+import { readRunningImageId } from '#shared/image/image-id.ts';
 import type { ImageReference } from '#shared/image/reference.ts';
 import type { ResolvedDigest } from '#shared/registry/digest-resolver.ts';
 import { sameBuild } from '#shared/registry/same-build.ts';
@@ -35,12 +35,7 @@ export function detectTagMoved(input: TagMovedInput): Finding | undefined {
   let stalePods = 0;
   let currentPods = 0;
   for (const [imageId, nodes] of input.imageIds) {
-    let parsed: ReturnType<typeof parseRunningImageId>;
-    try {
-      parsed = parseRunningImageId(imageId);
-    } catch {
-      continue;
-    }
+    const parsed = readRunningImageId(imageId);
     // A runtime-local image ID is a config digest: it cannot be compared with a manifest digest.
     if (parsed === undefined || parsed.kind !== 'repo-digest') continue;
     let pods = 0;

@@ -58,3 +58,12 @@ function digestOf(imageId: string, text: string): Digest {
     throw error;
   }
 }
+
+/** Like `parseRunningImageId`, but an imageID it cannot read is undefined too (left out, not fatal). */
+export function readRunningImageId(imageId: string): RunningImageId | undefined {
+  try {
+    return parseRunningImageId(imageId);
+  } catch {
+    return undefined;
+  }
+}

@@ -10,6 +10,7 @@ import {
   type WorkloadRef,
   workloadKey,
 } from '#shared/drift/model.ts';
+import { plural } from '#shared/text/plural.ts';
 
 // Ordering, grouping and wording shared by every report format, so all of them agree.
 
@@ -101,11 +102,6 @@ export function countBySeverity(findings: readonly Finding[]): Record<Severity, 
   const counts: Record<Severity, number> = { info: 0, warning: 0, error: 0 };
   for (const finding of findings) counts[finding.severity]++;
   return counts;
-}
-
-/** `1 finding`, `2 findings`; nouns with an irregular plural pass it explicitly. */
-export function plural(count: number, noun: string, pluralNoun = `${noun}s`): string {
-  return `${count} ${count === 1 ? noun : pluralNoun}`;
 }
 
 const SEVERITY_NOUNS: Record<Severity, [string, string]> = {

@@ -8,14 +8,8 @@ import type {
 } from '#shared/drift/model.ts';
 import { RULE_IDS, workloadLabel } from '#shared/drift/model.ts';
 import { RULES, ruleHelpMarkdown } from '#shared/drift/rules.ts';
-import {
-  containerLabel,
-  fileLabel,
-  plural,
-  sortFindings,
-  sortProblems,
-  summaryLine,
-} from './common.ts';
+import { plural } from '#shared/text/plural.ts';
+import { containerLabel, fileLabel, sortFindings, sortProblems, summaryLine } from './common.ts';
 
 // A pull-request comment. GitHub refuses comments over 65,536 characters, so the findings table is
 // cut to fit, and the sections after it are sized before the table gets the rest.

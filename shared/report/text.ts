@@ -1,11 +1,11 @@
 import { styleText } from 'node:util';
 import type { DriftReport, Finding, Severity, SuppressedFinding } from '#shared/drift/model.ts';
 import { workloadLabel } from '#shared/drift/model.ts';
+import { plural } from '#shared/text/plural.ts';
 import {
   containerLabel,
   groupByWorkload,
   locationLabel,
-  plural,
   problemLocationLabel,
   sortFindings,
   sortProblems,
