@@ -1,12 +1,8 @@
 import type { InputDocument } from '#shared/input/documents.ts';
-import {
-  JsonCursor,
-  JsonSyntaxError,
-  NeedMoreInput,
-  positionsOf,
-} from '#shared/input/json-projection.ts';
+import { jsonListIndexer } from '#shared/input/json-index.ts';
+import { positionsOf } from '#shared/input/json-projection.ts';
 import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
-import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
+import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 import type { InputProblem } from './model.ts';
 
 // Parses a slice of a List's items (a "region") into object facts. Regions are cut by the main thread
@@ -51,8 +47,8 @@ export interface RegionResult {
 export const RELATIVE_ITEM = '#';
 
 export function parseRegion(task: RegionTask): RegionResult {
-  const bytes = Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength);
-  const cursor = new JsonCursor(bytes, 0, bytes.length, task.final, 0, 0);
+  const scan = jsonListIndexer().scanList(task.bytes, task.atListStart, task.final);
+  const { json } = scan;
   const result: RegionResult = {
     id: task.id,
     facts: [],
@@ -70,71 +66,52 @@ export function parseRegion(task: RegionTask): RegionResult {
       ? undefined
       : { line: position.line + 1, column: position.offset - position.lineStart + 1 };
   };
-  // Facts of the item being read are kept back until its separator is seen.
-  let pending: { facts: ObjectFacts | undefined; problems: InputProblem[] } | undefined;
-  let expectValue = true;
-  const commit = (): void => {
-    if (pending !== undefined) {
-      if (pending.facts !== undefined) result.facts.push(pending.facts);
-      result.problems.push(...pending.problems);
-      pending = undefined;
-      result.items++;
-    }
-    result.consumed = cursor.pos;
-    result.newlines = cursor.line;
-    result.lastLineStart = cursor.lineStart;
+  const context = {
+    nodeGroupLabels: task.nodeGroupLabels,
+    locate,
+    ...(task.listItemKind === undefined ? {} : { listItemKind: task.listItemKind }),
   };
-  try {
-    for (;;) {
-      const next = cursor.peek();
-      if (expectValue) {
-        if (next === 0x5d && task.atListStart && result.items === 0 && pending === undefined) {
-          cursor.pos++;
-          result.closedAt = cursor.pos;
-          commit();
-          break;
-        }
-        if (next === -1 && !task.final && pending === undefined) break;
-        const value = cursor.value(KUBERNETES_OBJECT_PROJECTION);
-        const index = result.items;
-        const source = {
-          file: task.file,
-          document: task.document,
-          itemPath: `${task.pathPrefix}[${RELATIVE_ITEM}${index}]`,
-        };
-        pending = extractObject(value, source, {
-          nodeGroupLabels: task.nodeGroupLabels,
-          locate,
-          ...(task.listItemKind === undefined ? {} : { listItemKind: task.listItemKind }),
-        });
-        expectValue = false;
-      } else if (next === 0x2c) {
-        cursor.pos++;
-        commit();
-        expectValue = true;
-      } else if (next === 0x5d) {
-        cursor.pos++;
-        result.closedAt = cursor.pos;
-        commit();
-        break;
-      } else if (next === -1 && !task.final) {
-        break;
-      } else {
-        cursor.fail(
-          next === -1 ? 'unexpected end of input' : 'expected "," or "]" between list items',
-        );
-      }
+  const objectProjection = kubernetesObjectProjection(task.nodeGroupLabels);
+  // Items are complete up to the last separator the scan reached, or up to the closing bracket.
+  const last = scan.outcome === 'closed' ? scan.end : scan.separator;
+  let item = 0;
+  while (item <= last) {
+    if (item === scan.end) {
+      result.closedAt = json.offset(item) + 1;
+      break;
     }
-  } catch (error) {
-    if (error instanceof JsonSyntaxError) {
-      result.syntaxError = {
-        message: error.reason,
-        line: error.line + 1,
-        column: error.offset - error.lineStart + 1,
-      };
-    } else if (!(error instanceof NeedMoreInput)) {
-      throw error;
+    const value = json.value(item, objectProjection);
+    const { facts, problems } = extractObject(
+      value,
+      {
+        file: task.file,
+        document: task.document,
+        itemPath: `${task.pathPrefix}[${RELATIVE_ITEM}${result.items}]`,
+      },
+      context,
+    );
+    if (facts !== undefined) result.facts.push(facts);
+    result.problems.push(...problems);
+    result.items++;
+    const separator = json.next;
+    if (separator === scan.end) {
+      result.closedAt = json.offset(separator) + 1;
+      break;
     }
+    result.consumed = json.offset(separator) + 1;
+    item = separator + 1;
+  }
+  if (result.closedAt !== undefined) result.consumed = result.closedAt;
+  const end = json.position(result.consumed);
+  result.newlines = end.line;
+  result.lastLineStart = end.lineStart;
+  if (scan.error !== undefined) {
+    const at = json.position(scan.error.offset);
+    result.syntaxError = {
+      message: scan.error.reason,
+      line: at.line + 1,
+      column: at.offset - at.lineStart + 1,
+    };
   }
   return result;
 }

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
 import type { ObjectFacts } from '#shared/workload/extract.ts';
-import { RELATIVE_ITEM, type RegionResult, type RegionTask } from './list-region.ts';
+import { parseRegion, RELATIVE_ITEM, type RegionResult, type RegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
 
 // Parses the items of a large List on several threads. The main thread only cuts the byte stream into
@@ -12,8 +12,36 @@ import type { InputProblem, SourceLocation } from './model.ts';
 const REGION_BYTES = 4 << 20;
 const SNIFF_BYTES = 64 << 10;
 
+/** What parses regions: worker threads, or the calling thread. */
+export interface RegionRunner {
+  /** Regions worth keeping in flight per runner. */
+  readonly size: number;
+  /** Whether a task's bytes cross to another thread (and so must be a copy the runner may take). */
+  readonly transfers: boolean;
+  run(input: Omit<RegionTask, 'id'>): Promise<RegionResult>;
+  close(): Promise<void>;
+}
+
+/** Parses each region on the calling thread as soon as it is cut, reading the window's own bytes. */
+export class InlineRegionRunner implements RegionRunner {
+  readonly size = 1;
+  readonly transfers = false;
+  private nextId = 0;
+
+  run(input: Omit<RegionTask, 'id'>): Promise<RegionResult> {
+    try {
+      return Promise.resolve(parseRegion({ ...input, id: this.nextId++ }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
 /** Worker threads that parse regions; tasks are spread over the least busy worker. */
-export class RegionWorkerPool {
+export class RegionWorkerPool implements RegionRunner {
+  readonly transfers = true;
   private readonly workers: {
     worker: Worker;
     pending: Map<number, (result: RegionResult) => void>;
@@ -153,7 +181,7 @@ function detectBoundary(buffer: Buffer, start: number, end: number): Boundary | 
 }
 
 export interface ParallelListOptions {
-  pool: RegionWorkerPool;
+  pool: RegionRunner;
   nodeGroupLabels: readonly string[];
   onFacts(facts: ObjectFacts): void;
   onProblem(problem: InputProblem): void;
@@ -245,8 +273,9 @@ export class ParallelListReader implements ListItemsDelegate {
       while (inFlight.length < maxInFlight && inFlight.at(-1)?.final !== true) {
         const { end, final } = await this.cut(window, nextStart, boundary, beyond);
         const from = nextStart - window.base;
-        const bytes = new Uint8Array(end - nextStart);
-        bytes.set(window.buffer.subarray(from, from + bytes.length));
+        const view = window.buffer.subarray(from, from + end - nextStart);
+        // A runner on this thread parses the region before the window moves; a worker gets a copy.
+        const bytes = pool.transfers ? new Uint8Array(view) : view;
         const task: Omit<RegionTask, 'id'> = {
           bytes,
           file: context.file,

@@ -4,10 +4,15 @@ import type { ByteChunks } from '#shared/input/byte-source.ts';
 import type { DocumentSink, InputDocument } from '#shared/input/documents.ts';
 import { type InputFile, readInput, STDIN } from '#shared/input/inputs.ts';
 import { extractObject } from '#shared/workload/extract.ts';
-import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
+import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 import { DriftEvaluator, type EvaluationOptions } from './evaluator.ts';
 import type { DriftReport, InputProblem } from './model.ts';
-import { ParallelListReader, RegionWorkerPool } from './parallel-list.ts';
+import {
+  InlineRegionRunner,
+  ParallelListReader,
+  type RegionRunner,
+  RegionWorkerPool,
+} from './parallel-list.ts';
 
 // One code path from inputs to report, shared by the CLI, the HTTP function and the benchmark.
 
@@ -61,6 +66,7 @@ export async function runDrift(
   for (const problem of options.problems ?? []) evaluator.addProblem(problem);
   const threads = options.threads ?? Math.min(availableParallelism(), 8);
   let pool: RegionWorkerPool | undefined;
+  const inline = new InlineRegionRunner();
   try {
     for (const file of files) {
       let documents = 0;
@@ -78,25 +84,27 @@ export async function runDrift(
         threads > 0 &&
         (file.name === STDIN ||
           (file.size ?? 0) >= (options.parallelFromBytes ?? PARALLEL_FROM_BYTES));
-      let delegate: ParallelListReader | undefined;
+      let runner: RegionRunner = inline;
       if (parallel) {
         pool ??= new RegionWorkerPool(threads);
-        delegate = new ParallelListReader({
-          pool,
-          nodeGroupLabels: config.nodeGroups.labels,
-          onFacts: (facts) => evaluator.addFacts(facts),
-          onProblem: (problem) => evaluator.addProblem(problem),
-          onItems: (count) => {
-            documents += count;
-            evaluator.countDocuments(file.name, count);
-          },
-          onProgress: progress,
-        });
+        runner = pool;
       }
+      // Lists are read through the structural index on either runner; other JSON by the cursor.
+      const delegate = new ParallelListReader({
+        pool: runner,
+        nodeGroupLabels: config.nodeGroups.labels,
+        onFacts: (facts) => evaluator.addFacts(facts),
+        onProblem: (problem) => evaluator.addProblem(problem),
+        onItems: (count) => {
+          documents += count;
+          evaluator.countDocuments(file.name, count);
+        },
+        onProgress: progress,
+      });
       await readInput(file, sink, {
-        projection: KUBERNETES_OBJECT_PROJECTION,
+        projection: kubernetesObjectProjection(config.nodeGroups.labels),
         ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-        ...(delegate === undefined ? {} : { listDelegate: delegate }),
+        listDelegate: delegate,
       });
     }
   } finally {

@@ -20,9 +20,11 @@ export interface ProjectionNode {
   readonly others: Projection | undefined;
   /** Keys whose value position is recorded in the object's POSITIONS table. */
   readonly positioned: ReadonlySet<string>;
+  /** `entries` by the byte length of their key, for matching keys without decoding them. */
+  readonly byLength: readonly (readonly ProjectionEntry[] | undefined)[];
 }
 
-interface ProjectionEntry {
+export interface ProjectionEntry {
   readonly key: string;
   readonly bytes: Uint8Array;
   readonly hash: number;
@@ -68,7 +70,19 @@ export function projection(
     const bytes = encoder.encode(key);
     entries.push({ key, bytes, hash: hashBytes(bytes, 0, bytes.length), projection: child });
   }
-  return { kind: 'projection', entries, others, positioned: new Set(options.positions ?? []) };
+  const byLength: ProjectionEntry[][] = [];
+  for (const entry of entries) {
+    const sameLength = byLength[entry.bytes.length] ?? [];
+    sameLength.push(entry);
+    byLength[entry.bytes.length] = sameLength;
+  }
+  return {
+    kind: 'projection',
+    entries,
+    others,
+    positioned: new Set(options.positions ?? []),
+    byLength,
+  };
 }
 
 function isProjectionNode(value: Projection | ProjectionSpec): value is ProjectionNode {
@@ -146,7 +160,7 @@ const ESCAPES: Record<number, string> = {
   116: '\t',
 };
 
-function describeByte(byte: number | undefined): string {
+export function describeByte(byte: number | undefined): string {
   if (byte === undefined) return 'end of input';
   if (byte >= 0x21 && byte < 0x7f) return `"${String.fromCharCode(byte)}"`;
   return `byte 0x${byte.toString(16).padStart(2, '0')}`;
@@ -445,7 +459,7 @@ export class JsonCursor {
       this.keyStart();
       const key = this.string();
       this.expect(0x3a, '":"');
-      assign(result, key, this.value(true));
+      assignMember(result, key, this.value(true));
     } while (this.another(0x7d));
     return result;
   }
@@ -477,12 +491,12 @@ export class JsonCursor {
           const value = this.value(entry.projection);
           positions ??= {};
           positions[key] = this.startOfValue(before);
-          assign(result, key, value);
+          assignMember(result, key, value);
         } else {
-          assign(result, key, this.value(entry.projection));
+          assignMember(result, key, this.value(entry.projection));
         }
       } else if (node.others !== undefined) {
-        assign(result, this.decodeKey(keyStart, keyEnd), this.value(node.others));
+        assignMember(result, this.decodeKey(keyStart, keyEnd), this.value(node.others));
       } else {
         this.skip();
       }
@@ -702,7 +716,7 @@ export class JsonCursor {
 }
 
 /** Sets a member as JSON.parse does: a `__proto__` key becomes an own property, not the prototype. */
-function assign(target: Record<string, unknown>, key: string, value: unknown): void {
+export function assignMember(target: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') {
     Object.defineProperty(target, key, {
       value,
@@ -749,29 +763,10 @@ function findEntry(
   return undefined;
 }
 
-/** Decodes the contents of a validated JSON string (between the quotes). */
+/**
+ * Decodes the contents of a validated JSON string: `bytes[start - 1]` and `bytes[end]` are its quotes.
+ * JSON.parse decodes escapes natively, far faster than piecing the string together here.
+ */
 export function decodeJsonString(bytes: Buffer, start: number, end: number): string {
-  let out = '';
-  let chunkStart = start;
-  let pos = start;
-  while (pos < end) {
-    if (bytes[pos] !== 0x5c) {
-      pos++;
-      continue;
-    }
-    out += bytes.toString('utf8', chunkStart, pos);
-    const kind = bytes[pos + 1] as number;
-    if (kind === 0x75) {
-      let code = 0;
-      for (let i = pos + 2; i < pos + 6; i++)
-        code = code * 16 + (HEX[bytes[i] as number] as number);
-      out += String.fromCharCode(code);
-      pos += 6;
-    } else {
-      out += ESCAPES[kind] as string;
-      pos += 2;
-    }
-    chunkStart = pos;
-  }
-  return out + bytes.toString('utf8', chunkStart, end);
+  return JSON.parse(bytes.toString('utf8', start - 1, end + 1)) as string;
 }

@@ -6,7 +6,7 @@ import { ParallelListReader, RegionWorkerPool } from '#shared/drift/parallel-lis
 import type { ByteSource } from '#shared/input/byte-source.ts';
 import { readJsonDocuments } from '#shared/input/json-documents.ts';
 import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
-import { KUBERNETES_OBJECT_PROJECTION } from '#shared/workload/projection.ts';
+import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 
 const LABELS = ['eks.amazonaws.com/nodegroup'];
 
@@ -33,7 +33,7 @@ interface Outcome {
 
 async function sequential(text: string): Promise<Outcome> {
   const outcome: Outcome = { facts: [], problems: [], items: 0 };
-  await readJsonDocuments(source(text), 'dump.json', KUBERNETES_OBJECT_PROJECTION, {
+  await readJsonDocuments(source(text), 'dump.json', kubernetesObjectProjection(LABELS), {
     document(document) {
       outcome.items++;
       const { facts, problems } = extractObject(document.value, document.source, {
@@ -66,7 +66,7 @@ async function parallel(text: string, regionBytes: number, chunk?: number): Prom
   await readJsonDocuments(
     source(text, chunk),
     'dump.json',
-    KUBERNETES_OBJECT_PROJECTION,
+    kubernetesObjectProjection(LABELS),
     {
       document: () => assert.fail('items must go to the parallel reader'),
       problem: (problem) => outcome.problems.push(problem),

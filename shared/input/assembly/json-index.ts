@@ -1,0 +1,501 @@
+// AssemblyScript: compiled to WebAssembly by scripts/build-wasm.ts (see json-index-host.ts for the
+// JavaScript side). Indexes and validates JSON text at SIMD speed so that the projection walker only
+// visits the fields it keeps.
+//
+// Stage 1 (`index`) classifies 64 bytes at a time and writes the offset of every structural byte: the
+// operators `{ } [ ] : ,`, the opening quote of every string, and the first byte of every other scalar.
+// It also checks what only it sees: escapes and control characters inside strings.
+// Stage 2 (`validateList`) walks those offsets with the JSON grammar, checks numbers and literals, and
+// records for every `{` and `[` the index of its closing bracket, so a reader can step over any value.
+
+// Error codes, read by the host through errorCode()/errorOffset()/errorByte().
+const END_OF_INPUT = 1;
+const EXPECTED_VALUE = 2;
+const TOO_DEEP = 3;
+const EXPECTED_KEY = 4;
+const EXPECTED_COLON = 5;
+const EXPECTED_COMMA_OR_BRACE = 6;
+const EXPECTED_COMMA_OR_BRACKET = 7;
+const EXPECTED_ITEM_SEPARATOR = 8;
+const INVALID_TRUE = 9;
+const INVALID_FALSE = 10;
+const INVALID_NULL = 11;
+const NUMBER_DIGIT = 12;
+const NUMBER_FRACTION = 13;
+const NUMBER_EXPONENT = 14;
+const CONTROL_CHARACTER = 15;
+const INVALID_HEX = 16;
+const INVALID_ESCAPE = 17;
+
+// Outcomes of validateList().
+const INCOMPLETE = 0;
+const CLOSED = 1;
+const FAILED = 2;
+
+const MAX_DEPTH = 1000;
+
+// Grammar states of stage 2.
+const EXPECT_VALUE = 0;
+const EXPECT_VALUE_OR_CLOSE = 1;
+const EXPECT_KEY_OR_CLOSE = 2;
+const EXPECT_KEY = 3;
+const EXPECT_COLON = 4;
+const AFTER_VALUE = 5;
+
+const IN_OBJECT: u8 = 1;
+const IN_ARRAY: u8 = 2;
+
+const QUOTE: v128 = i8x16.splat(0x22);
+const BACKSLASH: v128 = i8x16.splat(0x5c);
+const SPACE: v128 = i8x16.splat(0x20);
+const NEWLINE: v128 = i8x16.splat(0x0a);
+const OPEN_BRACE: v128 = i8x16.splat(0x7b);
+const CLOSE_BRACE: v128 = i8x16.splat(0x7d);
+const COMMA: v128 = i8x16.splat(0x2c);
+const COLON: v128 = i8x16.splat(0x3a);
+const LOW_NIBBLE: v128 = i8x16.splat(0x0f);
+// Whitespace by low nibble: only 0x20, 0x09, 0x0a and 0x0d equal their own entry.
+const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0x0d, 0, 0);
+
+const PADDING = 64;
+
+// Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches.
+let stackPointer: usize = 0;
+let kindPointer: usize = 0;
+let inputPointer: usize = 0;
+let offsetsPointer: usize = 0;
+let matchesPointer: usize = 0;
+let capacity: i32 = 0;
+
+let failureCode: i32 = 0;
+let failureOffset: i32 = -1;
+let failureByte: i32 = -1;
+/** Offset of the opening quote of a string that runs past the end, or -1. */
+let openString: i32 = -1;
+let lastItemSeparator: i32 = -1;
+let closingBracket: i32 = -1;
+let lastNewline: i32 = -1;
+
+export function errorCode(): i32 {
+  return failureCode;
+}
+export function errorOffset(): i32 {
+  return failureOffset;
+}
+export function errorByte(): i32 {
+  return failureByte;
+}
+export function input(): usize {
+  return inputPointer;
+}
+export function offsets(): usize {
+  return offsetsPointer;
+}
+export function matches(): usize {
+  return matchesPointer;
+}
+/** Index of the last `,` between list items that validateList() reached, or -1. */
+export function itemSeparator(): i32 {
+  return lastItemSeparator;
+}
+/** Index of the `]` that closed the list, or -1. */
+export function listEnd(): i32 {
+  return closingBracket;
+}
+/** Offset of the last newline that newlines() counted, or -1. */
+export function newlineOffset(): i32 {
+  return lastNewline;
+}
+
+/** Makes room for `length` input bytes; returns false when memory cannot grow that far. */
+export function layout(length: i32): bool {
+  if (length <= capacity) return true;
+  const stack = (__heap_base + 15) & ~(<usize>15);
+  const kinds = stack + ((MAX_DEPTH + 2) << 2);
+  const inputStart = (kinds + MAX_DEPTH + 2 + 15) & ~(<usize>15);
+  // Every byte can be a structural (`[1,1,1]`), plus the end marker.
+  const offsetsStart = (inputStart + <usize>length + PADDING + 15) & ~(<usize>15);
+  const matchesStart = offsetsStart + ((<usize>length + 2) << 2);
+  const end = matchesStart + ((<usize>length + 2) << 2);
+  const pages = <i32>((end + 0xffff) >> 16);
+  const grow = pages - memory.size();
+  if (grow > 0 && memory.grow(grow) < 0) return false;
+  stackPointer = stack;
+  kindPointer = kinds;
+  inputPointer = inputStart;
+  offsetsPointer = offsetsStart;
+  matchesPointer = matchesStart;
+  capacity = length;
+  return true;
+}
+
+function fail(code: i32, offset: i32, byte: i32): void {
+  if (failureOffset >= 0 && failureOffset <= offset) return;
+  failureCode = code;
+  failureOffset = offset;
+  failureByte = byte;
+}
+
+@inline
+function prefixXor(bits: u64): u64 {
+  bits ^= bits << 1;
+  bits ^= bits << 2;
+  bits ^= bits << 4;
+  bits ^= bits << 8;
+  bits ^= bits << 16;
+  bits ^= bits << 32;
+  return bits;
+}
+
+@inline
+function isHex(byte: u32): bool {
+  return byte - 0x30 < 10 || (byte | 0x20) - 0x61 < 6;
+}
+
+/** Checks the escapes of one block: `escaped` marks the byte after each escaping backslash. */
+function checkEscapes(block: i32, escaped: u64, length: i32): void {
+  while (escaped != 0) {
+    const at = block + <i32>ctz(escaped);
+    escaped &= escaped - 1;
+    if (at >= length) return;
+    const kind = <u32>load<u8>(inputPointer + <usize>at);
+    if (kind == 0x75) {
+      for (let digit = at + 1; digit <= at + 4; digit++) {
+        // A \u escape cut by the end of the input belongs to a string that is still open.
+        if (digit >= length) return;
+        const byte = <u32>load<u8>(inputPointer + <usize>digit);
+        if (!isHex(byte)) {
+          fail(INVALID_HEX, digit, byte);
+          break;
+        }
+      }
+    } else if (
+      kind != 0x22 &&
+      kind != 0x5c &&
+      kind != 0x2f &&
+      kind != 0x62 &&
+      kind != 0x66 &&
+      kind != 0x6e &&
+      kind != 0x72 &&
+      kind != 0x74
+    ) {
+      fail(INVALID_ESCAPE, at - 1, kind);
+    }
+  }
+}
+
+/**
+ * Stage 1 over input()[0, length): writes structural offsets to offsets() followed by `length` as an
+ * end marker, and returns how many it wrote (the marker included).
+ */
+export function index(length: i32): i32 {
+  memory.fill(inputPointer + <usize>length, 0x20, PADDING);
+  failureCode = 0;
+  failureOffset = -1;
+  failureByte = -1;
+  openString = -1;
+  let inString: u64 = 0;
+  let scalarCarry: u64 = 0;
+  let escapeCarry: u64 = 0;
+  let lastOpenQuote: i32 = -1;
+  let out = offsetsPointer;
+  for (let block: i32 = 0; block < length; block += 64) {
+    const at = inputPointer + <usize>block;
+    let quote: u64 = 0;
+    let backslash: u64 = 0;
+    let control: u64 = 0;
+    let space: u64 = 0;
+    let operator: u64 = 0;
+    for (let lane = 0; lane < 4; lane++) {
+      const bytes = v128.load(at + (<usize>lane << 4));
+      const shift = <u64>(lane << 4);
+      quote |= (<u64>i8x16.bitmask(i8x16.eq(bytes, QUOTE))) << shift;
+      backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
+      control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
+      space |=
+        (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, v128.and(bytes, LOW_NIBBLE)), bytes))) <<
+        shift;
+      // `[`/`{` and `]`/`}` differ only in bit 5.
+      const folded = v128.or(bytes, SPACE);
+      operator |=
+        (<u64>(
+          i8x16.bitmask(
+            v128.or(
+              v128.or(i8x16.eq(folded, OPEN_BRACE), i8x16.eq(folded, CLOSE_BRACE)),
+              v128.or(i8x16.eq(bytes, COMMA), i8x16.eq(bytes, COLON)),
+            ),
+          )
+        )) << shift;
+    }
+    let escaped: u64 = 0;
+    if (backslash != 0 || escapeCarry != 0) {
+      // A backslash escapes the next byte unless it is itself escaped.
+      escaped = escapeCarry;
+      escapeCarry = 0;
+      let starts = backslash & ~escaped;
+      while (starts != 0) {
+        const bit = starts & (~starts + 1);
+        if (bit == 0x8000000000000000) {
+          escapeCarry = 1;
+          break;
+        }
+        escaped |= bit << 1;
+        starts &= ~(bit | (bit << 1));
+      }
+    }
+    const quotes = quote & ~escaped;
+    // Set from each opening quote up to (not including) its closing quote.
+    const within = prefixXor(quotes) ^ inString;
+    inString = <u64>(<i64>within >> 63);
+    // A backslash outside a string is not an escape but a bad value, which stage 2 reports.
+    if (escaped != 0) checkEscapes(block, escaped & within, length);
+    const problems = control & within;
+    if (problems != 0) {
+      const offset = block + <i32>ctz(problems);
+      if (offset < length)
+        fail(CONTROL_CHARACTER, offset, <i32>load<u8>(inputPointer + <usize>offset));
+    }
+    const outside = ~(within | quotes);
+    const scalar = outside & ~space & ~operator;
+    const scalarStart = scalar & ~((scalar << 1) | scalarCarry);
+    scalarCarry = scalar >> 63;
+    const openQuotes = quotes & within;
+    let structurals = (operator & outside) | openQuotes | scalarStart;
+    if (openQuotes != 0) lastOpenQuote = block + 63 - <i32>clz(openQuotes);
+    if (length - block < 64) structurals &= ~(<u64>0) >> <u64>(64 - (length - block));
+    while (structurals != 0) {
+      store<u32>(out, block + <i32>ctz(structurals));
+      out += 4;
+      structurals &= structurals - 1;
+    }
+  }
+  if (inString != 0) openString = lastOpenQuote;
+  store<u32>(out, length);
+  out += 4;
+  return <i32>((out - offsetsPointer) >> 2);
+}
+
+@inline
+function isDigit(byte: u32): bool {
+  return byte - 0x30 < 10;
+}
+
+/** Checks the literal `word` (4 or 5 bytes) at `at`; returns the offset after it, or -1. */
+function literal(at: i32, length: i32, final: bool, word: u64, size: i32, code: i32): i32 {
+  for (let i = 0; i < size; i++) {
+    if (at + i >= length) {
+      if (final) fail(END_OF_INPUT, length, -1);
+      return -1;
+    }
+    if (<u64>load<u8>(inputPointer + <usize>(at + i)) != ((word >> (<u64>(i << 3))) & 0xff)) {
+      fail(code, at, -1);
+      return -1;
+    }
+  }
+  return at + size;
+}
+
+/** Checks a number at `at`; returns the offset after it, or -1 (failure recorded, or input cut). */
+function number(at: i32, length: i32, final: bool): i32 {
+  let pos = at;
+  if (load<u8>(inputPointer + <usize>pos) == 0x2d) pos++;
+  if (pos >= length) {
+    if (final) fail(END_OF_INPUT, length, -1);
+    return -1;
+  }
+  const first = <u32>load<u8>(inputPointer + <usize>pos);
+  if (first == 0x30) pos++;
+  else if (first - 0x31 < 9) {
+    pos++;
+    while (pos < length && isDigit(load<u8>(inputPointer + <usize>pos))) pos++;
+  } else {
+    fail(NUMBER_DIGIT, pos, -1);
+    return -1;
+  }
+  if (pos < length && load<u8>(inputPointer + <usize>pos) == 0x2e) {
+    pos++;
+    if (pos >= length) {
+      if (final) fail(END_OF_INPUT, length, -1);
+      return -1;
+    }
+    if (!isDigit(load<u8>(inputPointer + <usize>pos))) {
+      fail(NUMBER_FRACTION, pos, -1);
+      return -1;
+    }
+    while (pos < length && isDigit(load<u8>(inputPointer + <usize>pos))) pos++;
+  }
+  if (pos < length && (load<u8>(inputPointer + <usize>pos) | 0x20) == 0x65) {
+    pos++;
+    if (pos < length) {
+      const sign = load<u8>(inputPointer + <usize>pos);
+      if (sign == 0x2b || sign == 0x2d) pos++;
+    }
+    if (pos >= length) {
+      if (final) fail(END_OF_INPUT, length, -1);
+      return -1;
+    }
+    if (!isDigit(load<u8>(inputPointer + <usize>pos))) {
+      fail(NUMBER_EXPONENT, pos, -1);
+      return -1;
+    }
+    while (pos < length && isDigit(load<u8>(inputPointer + <usize>pos))) pos++;
+  }
+  // A number that touches the end of a partial input may continue in the next one.
+  if (pos >= length && !final) return -1;
+  return pos;
+}
+
+/** The error for an unexpected byte after a value, which depends on the enclosing container. */
+function afterValueFailure(depth: i32, offset: i32, byte: i32): void {
+  if (depth == 1) fail(EXPECTED_ITEM_SEPARATOR, offset, byte);
+  else if (load<u8>(kindPointer + <usize>(depth - 1)) == IN_OBJECT)
+    fail(EXPECTED_COMMA_OR_BRACE, offset, byte);
+  else fail(EXPECTED_COMMA_OR_BRACKET, offset, byte);
+}
+
+/**
+ * Checks a scalar (not a string) starting at `at` and that nothing but whitespace or an operator
+ * follows it; returns false when it failed or runs past the end of a partial input.
+ */
+function scalar(at: i32, byte: u32, length: i32, final: bool, depth: i32): bool {
+  let end: i32;
+  if (byte == 0x74) end = literal(at, length, final, 0x65757274, 4, INVALID_TRUE);
+  else if (byte == 0x66) end = literal(at, length, final, 0x65736c6166, 5, INVALID_FALSE);
+  else if (byte == 0x6e) end = literal(at, length, final, 0x6c6c756e, 4, INVALID_NULL);
+  else if (byte == 0x2d || isDigit(byte)) end = number(at, length, final);
+  else {
+    fail(EXPECTED_VALUE, at, byte);
+    return false;
+  }
+  if (end < 0) return false;
+  if (end < length) {
+    const next = <u32>load<u8>(inputPointer + <usize>end);
+    const separates =
+      next == 0x20 ||
+      next == 0x0a ||
+      next == 0x0d ||
+      next == 0x09 ||
+      next == 0x2c ||
+      next == 0x3a ||
+      next == 0x22 ||
+      (next | 0x20) == 0x7b ||
+      (next | 0x20) == 0x7d;
+    if (!separates) {
+      afterValueFailure(depth, end, next);
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Stage 2 over the `count` offsets of index(): the items of a list, starting just after its `[`
+ * (`atListStart`, so `]` may close an empty list) or just after a `,` between items. Returns CLOSED when
+ * the list's `]` was reached (see listEnd()), FAILED with the first error (see errorCode()), or
+ * INCOMPLETE when the input ran out first; itemSeparator() tells how far items were complete.
+ */
+export function validateList(count: i32, atListStart: bool, final: bool): i32 {
+  const length = <i32>load<u32>(offsetsPointer + (<usize>(count - 1) << 2));
+  lastItemSeparator = -1;
+  closingBracket = -1;
+  // The list itself is level 0, so items sit at depth 1.
+  store<u8>(kindPointer, IN_ARRAY);
+  let depth = 1;
+  let state = atListStart ? EXPECT_VALUE_OR_CLOSE : EXPECT_VALUE;
+  for (let i = 0; i < count - 1; i++) {
+    const at = <i32>load<u32>(offsetsPointer + (<usize>i << 2));
+    // Stage 1 found a bad string before this point: that is the first error.
+    if (failureOffset >= 0 && failureOffset < at) return FAILED;
+    const byte = <u32>load<u8>(inputPointer + <usize>at);
+    if (state == AFTER_VALUE) {
+      const container = load<u8>(kindPointer + <usize>(depth - 1));
+      if (byte == 0x2c) {
+        state = container == IN_OBJECT ? EXPECT_KEY : EXPECT_VALUE;
+        if (depth == 1) lastItemSeparator = i;
+      } else if (byte == 0x7d && container == IN_OBJECT) {
+        depth--;
+        store<u32>(matchesPointer + (<usize>load<u32>(stackPointer + (<usize>depth << 2)) << 2), i);
+      } else if (byte == 0x5d && container == IN_ARRAY) {
+        depth--;
+        if (depth == 0) {
+          closingBracket = i;
+          return CLOSED;
+        }
+        store<u32>(matchesPointer + (<usize>load<u32>(stackPointer + (<usize>depth << 2)) << 2), i);
+      } else {
+        afterValueFailure(depth, at, byte);
+        return FAILED;
+      }
+    } else if (state == EXPECT_COLON) {
+      if (byte != 0x3a) {
+        fail(EXPECTED_COLON, at, byte);
+        return FAILED;
+      }
+      state = EXPECT_VALUE;
+    } else if (state >= EXPECT_KEY_OR_CLOSE) {
+      if (byte == 0x22) {
+        if (at == openString) break;
+        state = EXPECT_COLON;
+      } else if (byte == 0x7d && state == EXPECT_KEY_OR_CLOSE) {
+        depth--;
+        store<u32>(matchesPointer + (<usize>load<u32>(stackPointer + (<usize>depth << 2)) << 2), i);
+        state = AFTER_VALUE;
+      } else {
+        fail(EXPECTED_KEY, at, byte);
+        return FAILED;
+      }
+    } else if (byte == 0x22) {
+      if (at == openString) break;
+      state = AFTER_VALUE;
+    } else if (byte == 0x7b || byte == 0x5b) {
+      if (depth > MAX_DEPTH) {
+        fail(TOO_DEEP, at, byte);
+        return FAILED;
+      }
+      store<u32>(stackPointer + (<usize>depth << 2), i);
+      store<u8>(kindPointer + <usize>depth, byte == 0x7b ? IN_OBJECT : IN_ARRAY);
+      depth++;
+      state = byte == 0x7b ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
+    } else if (byte == 0x5d && state == EXPECT_VALUE_OR_CLOSE) {
+      depth--;
+      if (depth == 0) {
+        closingBracket = i;
+        return CLOSED;
+      }
+      store<u32>(matchesPointer + (<usize>load<u32>(stackPointer + (<usize>depth << 2)) << 2), i);
+      state = AFTER_VALUE;
+    } else {
+      if (!scalar(at, byte, length, final, depth)) return failureOffset >= 0 ? FAILED : INCOMPLETE;
+      state = AFTER_VALUE;
+    }
+  }
+  if (failureOffset >= 0) return FAILED;
+  if (final) {
+    fail(END_OF_INPUT, length, -1);
+    return FAILED;
+  }
+  return INCOMPLETE;
+}
+
+/** Counts newlines in input()[from, to) and remembers the offset of the last one (newlineOffset()). */
+export function newlines(from: i32, to: i32): i32 {
+  let count = 0;
+  lastNewline = -1;
+  let pos = from;
+  while (pos + 16 <= to) {
+    const bits = i8x16.bitmask(i8x16.eq(v128.load(inputPointer + <usize>pos), NEWLINE));
+    if (bits != 0) {
+      count += popcnt(bits);
+      lastNewline = pos + 31 - <i32>clz(bits);
+    }
+    pos += 16;
+  }
+  while (pos < to) {
+    if (load<u8>(inputPointer + <usize>pos) == 0x0a) {
+      count++;
+      lastNewline = pos;
+    }
+    pos++;
+  }
+  return count;
+}

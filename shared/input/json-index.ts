@@ -1,0 +1,358 @@
+import { JSON_INDEX_WASM } from './json-index-wasm.ts';
+import {
+  assignMember,
+  decodeJsonString,
+  describeByte,
+  POSITIONS,
+  type PositionTable,
+  type Projection,
+  type ProjectionEntry,
+  type ProjectionNode,
+  type ValuePosition,
+} from './json-projection.ts';
+
+// Reads the items of a JSON list through a structural index built in WebAssembly (see
+// assembly/json-index.ts): the bytes are validated and indexed at SIMD speed, and the projection walk
+// below then touches only the keys of the objects it descends into and the values it keeps. It builds the
+// same values, positions and errors as JsonCursor, which remains the reader for everything else.
+
+interface JsonIndexExports {
+  readonly memory: WebAssembly.Memory;
+  layout(length: number): number;
+  index(length: number): number;
+  validateList(count: number, atListStart: boolean, final: boolean): number;
+  newlines(from: number, to: number): number;
+  newlineOffset(): number;
+  errorCode(): number;
+  errorOffset(): number;
+  errorByte(): number;
+  input(): number;
+  offsets(): number;
+  matches(): number;
+  itemSeparator(): number;
+  listEnd(): number;
+}
+
+const CLOSED = 1;
+const FAILED = 2;
+
+const MAX_DEPTH = 1000;
+
+/** The messages JsonCursor gives for the same errors, by the WebAssembly module's error codes. */
+function errorReason(code: number, byte: number): string {
+  const found = describeByte(byte < 0 ? undefined : byte);
+  switch (code) {
+    case 1:
+      return 'unexpected end of input';
+    case 2:
+      return `unexpected ${found}, expected a JSON value`;
+    case 3:
+      return `nesting deeper than ${MAX_DEPTH} levels`;
+    case 4:
+      return `expected a string key but found ${found}`;
+    case 5:
+      return `expected ":" but found ${found}`;
+    case 6:
+      return `expected "," or "}" but found ${found}`;
+    case 7:
+      return `expected "," or "]" but found ${found}`;
+    case 8:
+      return 'expected "," or "]" between list items';
+    case 9:
+      return 'invalid literal, expected "true"';
+    case 10:
+      return 'invalid literal, expected "false"';
+    case 11:
+      return 'invalid literal, expected "null"';
+    case 12:
+      return 'invalid number: expected a digit';
+    case 13:
+      return 'invalid number: expected a digit after "."';
+    case 14:
+      return 'invalid number: expected a digit in the exponent';
+    case 15:
+      return `unescaped control character ${found} in string`;
+    case 16:
+      return 'invalid \\u escape: expected 4 hex digits';
+    case 17:
+      return `invalid escape "\\${String.fromCharCode(byte)}"`;
+    default:
+      return `invalid JSON (error ${code})`;
+  }
+}
+
+export interface ListScanError {
+  readonly reason: string;
+  readonly offset: number;
+}
+
+/** What validating a list's items found; indexes are into the structural index. */
+export interface ListScan {
+  readonly outcome: 'closed' | 'incomplete' | 'failed';
+  /** Index of the last `,` between items before the scan stopped, or -1. */
+  readonly separator: number;
+  /** Index of the list's closing `]` when closed, else -1. */
+  readonly end: number;
+  readonly error: ListScanError | undefined;
+  /** The values of the scanned bytes. */
+  readonly json: IndexedJson;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** One per thread: the WebAssembly instance and its memory are reused for every region. */
+export class JsonListIndexer {
+  private readonly wasm: JsonIndexExports;
+
+  constructor() {
+    compiled ??= new WebAssembly.Module(Buffer.from(JSON_INDEX_WASM, 'base64'));
+    this.wasm = new WebAssembly.Instance(compiled, {}).exports as unknown as JsonIndexExports;
+  }
+
+  /**
+   * Validates and indexes `bytes`: the items of a list from just after its `[` (`atListStart`) or
+   * just after a `,` between items. `final` says that no input follows.
+   */
+  scanList(bytes: Uint8Array, atListStart: boolean, final: boolean): ListScan {
+    const wasm = this.wasm;
+    const length = bytes.length;
+    if (wasm.layout(length) === 0) {
+      throw new RangeError(
+        `a JSON region of ${length} bytes does not fit in the parser's memory; is one list item that large?`,
+      );
+    }
+    const buffer = wasm.memory.buffer;
+    new Uint8Array(buffer, wasm.input(), length).set(bytes);
+    const count = wasm.index(length);
+    const outcome = wasm.validateList(count, atListStart, final);
+    const json = new IndexedJson(
+      Buffer.from(buffer, wasm.input(), length),
+      new Uint32Array(buffer, wasm.offsets(), count),
+      new Uint32Array(buffer, wasm.matches(), count),
+      (from, to) => {
+        const lines = wasm.newlines(from, to);
+        return lines === 0 ? undefined : { lines, last: wasm.newlineOffset() };
+      },
+    );
+    return {
+      outcome: outcome === CLOSED ? 'closed' : outcome === FAILED ? 'failed' : 'incomplete',
+      separator: wasm.itemSeparator(),
+      end: outcome === CLOSED ? wasm.listEnd() : -1,
+      error:
+        outcome === FAILED
+          ? { reason: errorReason(wasm.errorCode(), wasm.errorByte()), offset: wasm.errorOffset() }
+          : undefined,
+      json,
+    };
+  }
+}
+
+let threadIndexer: JsonListIndexer | undefined;
+
+/** The indexer of the calling thread. */
+export function jsonListIndexer(): JsonListIndexer {
+  threadIndexer ??= new JsonListIndexer();
+  return threadIndexer;
+}
+
+type CountNewlines = (from: number, to: number) => { lines: number; last: number } | undefined;
+
+/**
+ * Values of validated JSON, addressed by structural index. Only indexes inside complete values may be
+ * read: the scan that built it says how far that is.
+ */
+export class IndexedJson {
+  readonly bytes: Buffer;
+  readonly offsets: Uint32Array;
+  private readonly matches: Uint32Array;
+  private readonly countNewlines: CountNewlines;
+  /** Index just after the value read last. */
+  next = 0;
+  // Lines are counted lazily, forwards from the last position asked for.
+  private countedTo = 0;
+  private line = 0;
+  private lineStart = 0;
+
+  constructor(
+    bytes: Buffer,
+    offsets: Uint32Array,
+    matches: Uint32Array,
+    countNewlines: CountNewlines,
+  ) {
+    this.bytes = bytes;
+    this.offsets = offsets;
+    this.matches = matches;
+    this.countNewlines = countNewlines;
+  }
+
+  offset(index: number): number {
+    return this.offsets[index] as number;
+  }
+
+  /** Line (0-based) and line start of a byte offset. */
+  position(offset: number): ValuePosition {
+    if (offset < this.countedTo) {
+      this.countedTo = 0;
+      this.line = 0;
+      this.lineStart = 0;
+    }
+    const counted = this.countNewlines(this.countedTo, offset);
+    if (counted !== undefined) {
+      this.line += counted.lines;
+      this.lineStart = counted.last + 1;
+    }
+    this.countedTo = offset;
+    return { offset, line: this.line, lineStart: this.lineStart };
+  }
+
+  /** Index just after the value at `index`. */
+  skip(index: number): number {
+    const byte = this.bytes[this.offsets[index] as number];
+    return byte === 0x7b || byte === 0x5b ? (this.matches[index] as number) + 1 : index + 1;
+  }
+
+  /** The value at `index` with `selection` applied, as JsonCursor.value() builds it; sets `next`. */
+  value(index: number, selection: Projection): unknown {
+    const at = this.offsets[index] as number;
+    const byte = this.bytes[at] as number;
+    if (byte === 0x7b) {
+      return selection === true ? this.wholeObject(index) : this.projectedObject(index, selection);
+    }
+    if (byte === 0x5b) return this.array(index, selection);
+    this.next = index + 1;
+    if (byte === 0x22) return this.string(at, this.stringEnd(index));
+    if (byte === 0x74) return true;
+    if (byte === 0x66) return false;
+    if (byte === 0x6e) return null;
+    return Number(this.bytes.toString('latin1', at, this.scalarEnd(at)));
+  }
+
+  /** Offset of the closing quote of the string at `index`: the last non-blank byte before what follows. */
+  private stringEnd(index: number): number {
+    const bytes = this.bytes;
+    let end = (this.offsets[index + 1] as number) - 1;
+    while (bytes[end] !== 0x22) end--;
+    return end;
+  }
+
+  private scalarEnd(at: number): number {
+    const bytes = this.bytes;
+    let end = at + 1;
+    for (;;) {
+      const byte = bytes[end];
+      // Digits, sign, decimal point and exponent: what stage 2 accepted as a number.
+      if (
+        byte === undefined ||
+        !(
+          (byte >= 0x30 && byte <= 0x39) ||
+          byte === 0x2e ||
+          byte === 0x2b ||
+          byte === 0x2d ||
+          (byte | 0x20) === 0x65
+        )
+      ) {
+        return end;
+      }
+      end++;
+    }
+  }
+
+  /** Decodes the string between `quote` (the opening quote) and `end` (the closing quote). */
+  private string(quote: number, end: number): string {
+    const bytes = this.bytes;
+    const start = quote + 1;
+    let ascii = true;
+    for (let pos = start; pos < end; pos++) {
+      const byte = bytes[pos] as number;
+      if (byte === 0x5c) return decodeJsonString(bytes, start, end);
+      if (byte >= 0x80) ascii = false;
+    }
+    return bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
+  }
+
+  private array(index: number, selection: Projection): unknown[] {
+    const end = this.matches[index] as number;
+    const result: unknown[] = [];
+    let element = index + 1;
+    while (element < end) {
+      result.push(this.value(element, selection));
+      element = this.next + 1;
+    }
+    this.next = end + 1;
+    return result;
+  }
+
+  private wholeObject(index: number): Record<string, unknown> {
+    const end = this.matches[index] as number;
+    const result: Record<string, unknown> = {};
+    let key = index + 1;
+    while (key < end) {
+      const name = this.string(this.offsets[key] as number, this.stringEnd(key));
+      assignMember(result, name, this.value(key + 2, true));
+      key = this.next + 1;
+    }
+    this.next = end + 1;
+    return result;
+  }
+
+  /** Keys are matched on their bytes; unselected values are stepped over through the index. */
+  private projectedObject(index: number, node: ProjectionNode): Record<string, unknown> {
+    const bytes = this.bytes;
+    const offsets = this.offsets;
+    const end = this.matches[index] as number;
+    const result: Record<string, unknown> = {};
+    let positions: PositionTable | undefined;
+    let key = index + 1;
+    while (key < end) {
+      const keyStart = (offsets[key] as number) + 1;
+      const keyEnd = this.stringEnd(key);
+      const value = key + 2;
+      const entry = findEntry(node, bytes, keyStart, keyEnd);
+      if (entry !== undefined) {
+        if (node.positioned.has(entry.key)) {
+          positions ??= {};
+          positions[entry.key] = this.position(offsets[value] as number);
+        }
+        assignMember(result, entry.key, this.value(value, entry.projection));
+      } else if (node.others !== undefined) {
+        assignMember(
+          result,
+          decodeJsonString(bytes, keyStart, keyEnd),
+          this.value(value, node.others),
+        );
+      } else {
+        this.next = this.skip(value);
+      }
+      key = this.next + 1;
+    }
+    this.next = end + 1;
+    if (positions !== undefined)
+      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
+    return result;
+  }
+}
+
+/** The projection entry for the key in `bytes[start, end)`; escaped keys are matched decoded. */
+function findEntry(
+  node: ProjectionNode,
+  bytes: Buffer,
+  start: number,
+  end: number,
+): ProjectionEntry | undefined {
+  const candidates = node.byLength[end - start];
+  if (candidates !== undefined) {
+    for (const entry of candidates) {
+      const expected = entry.bytes;
+      let at = 0;
+      while (at < expected.length && expected[at] === bytes[start + at]) at++;
+      if (at === expected.length) return entry;
+    }
+  }
+  for (let pos = start; pos < end; pos++) {
+    if (bytes[pos] === 0x5c) {
+      const name = decodeJsonString(bytes, start, end);
+      return node.entries.find((entry) => entry.key === name);
+    }
+  }
+  return undefined;
+}
