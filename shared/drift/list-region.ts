@@ -1,6 +1,6 @@
 import type { InputDocument } from '#shared/input/documents.ts';
+import { locateJson } from '#shared/input/json-documents.ts';
 import { jsonListIndexer } from '#shared/input/json-index.ts';
-import { positionsOf } from '#shared/input/json-projection.ts';
 import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
 import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 import type { InputProblem } from './model.ts';
@@ -60,15 +60,9 @@ export function parseRegion(task: RegionTask): RegionResult {
     lastLineStart: 0,
     syntaxError: undefined,
   };
-  const locate: InputDocument['locate'] = (holder, key) => {
-    const position = positionsOf(holder)?.[key];
-    return position === undefined
-      ? undefined
-      : { line: position.line + 1, column: position.offset - position.lineStart + 1 };
-  };
   const context = {
     nodeGroupLabels: task.nodeGroupLabels,
-    locate,
+    locate: locateJson,
     ...(task.listItemKind === undefined ? {} : { listItemKind: task.listItemKind }),
   };
   const objectProjection = kubernetesObjectProjection(task.nodeGroupLabels);

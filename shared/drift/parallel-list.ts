@@ -4,7 +4,8 @@ import type { ObjectFacts } from '#shared/workload/extract.ts';
 import { parseRegion, RELATIVE_ITEM, type RegionResult, type RegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
 
-// Parses the items of a large List on several threads. The main thread only cuts the byte stream into
+// Parses the items of a List region by region: on worker threads for large inputs, on the calling thread
+// otherwise (InlineRegionRunner). The main thread only cuts the byte stream into
 // regions at likely item boundaries — a line holding just the item indentation and `},` in indented
 // dumps, `},{"<first key>":` in compact ones — and hands them to workers; results are applied in input
 // order, and a cut that fell inside an item is detected by the worker and re-cut.

@@ -7,7 +7,6 @@ import {
   type Projection,
   type ProjectionNode,
   positionsOf,
-  type ValuePosition,
 } from './json-projection.ts';
 
 // Streams the Kubernetes objects of a JSON input: one object, a List (`{"items": [...]}`), a bare array,
@@ -73,18 +72,13 @@ export function childProjection(node: ProjectionNode, key: string): Projection |
   return node.others;
 }
 
-function jsonLocator(): InputDocument['locate'] {
-  return (holder, key) => {
-    const position = positionsOf(holder)?.[key];
-    return position === undefined ? undefined : toLineColumn(position);
-  };
-}
-
-function toLineColumn(position: ValuePosition): { line: number; column: number } {
-  return { line: position.line + 1, column: position.offset - position.lineStart + 1 };
-}
-
-const locateJson = jsonLocator();
+/** Finds a value's line and column from the positions the JSON readers record on its holder. */
+export const locateJson: InputDocument['locate'] = (holder, key) => {
+  const position = positionsOf(holder)?.[key];
+  return position === undefined
+    ? undefined
+    : { line: position.line + 1, column: position.offset - position.lineStart + 1 };
+};
 
 /** Where a list's items start, for a delegate that parses them itself. */
 export interface ListContext {

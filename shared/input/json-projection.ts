@@ -149,16 +149,8 @@ for (let letter = 0; letter < 6; letter++) {
   HEX[0x61 + letter] = 10 + letter;
 }
 
-const ESCAPES: Record<number, string> = {
-  34: '"',
-  92: '\\',
-  47: '/',
-  98: '\b',
-  102: '\f',
-  110: '\n',
-  114: '\r',
-  116: '\t',
-};
+/** The bytes that may follow a backslash, besides `u`: " \\ / b f n r t. */
+const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
 export function describeByte(byte: number | undefined): string {
   if (byte === undefined) return 'end of input';
@@ -683,8 +675,7 @@ export class JsonCursor {
       }
       return pos + 6;
     }
-    if (ESCAPES[kind] === undefined)
-      this.fail(`invalid escape "\\${String.fromCharCode(kind)}"`, pos);
+    if (!ESCAPES.has(kind)) this.fail(`invalid escape "\\${String.fromCharCode(kind)}"`, pos);
     return pos + 2;
   }
 
