@@ -2,7 +2,23 @@ import type { Config } from '#shared/config/schema.ts';
 import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import { globMatches } from '#shared/text/glob.ts';
-import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
+import type { ImageSite, ObjectFacts } from '#shared/workload/extract.ts';
+import {
+  type Aggregate,
+  type AggregationData,
+  aggregateKey,
+  type Constraints,
+  emptyAggregate,
+  KEY_SEPARATOR,
+  mergeConstraints,
+  mergeCounts,
+  mergeRunning,
+  mergeSite,
+  mergeWaiting,
+  type SiteFold,
+  type WaitingGroup,
+  WorkloadAggregation,
+} from './aggregation.ts';
 import {
   compareSeverity,
   type DriftReport,
@@ -37,62 +53,14 @@ export interface EvaluationOptions {
   served?: ServedLookup;
 }
 
-/** Pods of a workload whose container waits on its image, by container and reason. */
-interface WaitingGroup {
-  kind: ImageSite['kind'];
-  name: string;
-  image: string;
-  reason: string;
-  message: string;
-  pods: number;
-  nodes: Set<string>;
-}
-
-interface MergedSite {
-  site: ImageSite;
-  /** From the workload's own object rather than one of its pods. */
-  own: boolean;
-}
-
-/** Everything known about one workload (or bare pod), keyed by `Kind/namespace/name`. */
-interface Aggregate {
-  ref: WorkloadRef;
-  /** The object itself appeared in the input. */
-  seen: boolean;
-  owner: OwnerRef | undefined;
-  sites: Map<string, MergedSite>;
-  /** kind\0name\0image → imageID → node → pods */
-  running: Map<string, RunningDigests>;
-  waiting: Map<string, WaitingGroup>;
-  pods: number;
-  nodes: Map<string, number>;
-  constraints: (string[] | undefined)[];
-  podTemplateHash: string | undefined;
-}
-
-const SEP = '\u0000';
-
-function aggregateKey(kind: string, namespace: string, name: string): string {
-  return `${kind}/${namespace}/${name}`;
-}
-
-function siteKey(site: ImageSite): string {
-  return [site.kind, site.name, site.image, site.policy ?? ''].join(SEP);
-}
-
-const EXPLICITNESS_RANK = { high: 2, medium: 1, low: 0 } as const;
-
 export class DriftEvaluator {
   private readonly config: Config;
   private readonly options: EvaluationOptions;
-  private readonly aggregates = new Map<string, Aggregate>();
-  private readonly nodes = new Map<string, NodeInfo>();
+  private readonly aggregation = new WorkloadAggregation();
   private readonly problems: InputProblem[] = [];
   private readonly references = new Map<string, ImageReference>();
   private readonly files = new Set<string>();
   private documents = 0;
-  private objects = 0;
-  private pods = 0;
 
   constructor(config: Config, options: EvaluationOptions = {}) {
     this.config = config;
@@ -109,74 +77,20 @@ export class DriftEvaluator {
   }
 
   addFacts(facts: ObjectFacts): void {
-    this.objects++;
-    if (facts.node !== undefined) {
-      this.nodes.set(facts.name, facts.node);
-      return;
-    }
-    if (!facts.hasPodSpec) return;
-    if (facts.kind === 'Pod') {
-      this.pods++;
-      const owner = facts.owner;
-      const aggregate =
-        owner === undefined
-          ? this.aggregate('Pod', facts.namespace, facts.name)
-          : this.aggregate(owner.kind, facts.namespace, owner.name);
-      aggregate.pods++;
-      aggregate.podTemplateHash ??= facts.podTemplateHash;
-      if (owner === undefined) aggregate.seen = true;
-      if (facts.nodeName !== undefined) {
-        aggregate.nodes.set(facts.nodeName, (aggregate.nodes.get(facts.nodeName) ?? 0) + 1);
-      }
-      aggregate.constraints.push(facts.nodeGroupConstraint);
-      this.mergeSites(aggregate, facts.sites, owner === undefined);
-      for (const running of facts.running) {
-        const key = [running.kind, running.name, running.image].join(SEP);
-        let byId = aggregate.running.get(key);
-        if (byId === undefined) {
-          byId = new Map();
-          aggregate.running.set(key, byId);
-        }
-        let byNode = byId.get(running.imageID);
-        if (byNode === undefined) {
-          byNode = new Map();
-          byId.set(running.imageID, byNode);
-        }
-        const node = facts.nodeName ?? '';
-        byNode.set(node, (byNode.get(node) ?? 0) + 1);
-      }
-      for (const waiting of facts.waiting) {
-        mergeWaiting(aggregate.waiting, { ...waiting, pods: 1, nodes: new Set() }, facts.nodeName);
-      }
-      return;
-    }
-    const aggregate = this.aggregate(facts.kind, facts.namespace, facts.name);
-    aggregate.seen = true;
-    aggregate.owner = facts.owner;
-    aggregate.constraints.push(facts.nodeGroupConstraint);
-    this.mergeSites(aggregate, facts.sites, true);
+    this.aggregation.addFacts(facts);
   }
 
-  private aggregate(kind: string, namespace: string, name: string): Aggregate {
-    const key = aggregateKey(kind, namespace, name);
-    let aggregate = this.aggregates.get(key);
-    if (aggregate === undefined) {
-      aggregate = emptyAggregate(kind, namespace, name);
-      this.aggregates.set(key, aggregate);
-    }
-    return aggregate;
+  /** Adds the fold of objects that follow every object added so far (from a parser thread). */
+  addAggregation(data: AggregationData): void {
+    this.aggregation.merge(data);
   }
 
   /** The aggregate for an owner, or an empty stand-in when the owner never appeared. */
   private lookup(kind: string, namespace: string, name: string): Aggregate {
     return (
-      this.aggregates.get(aggregateKey(kind, namespace, name)) ??
+      this.aggregation.data.aggregates.get(aggregateKey(kind, namespace, name)) ??
       emptyAggregate(kind, namespace, name)
     );
-  }
-
-  private mergeSites(aggregate: Aggregate, sites: readonly ImageSite[], own: boolean): void {
-    for (const site of sites) mergeSite(aggregate.sites, site, own);
   }
 
   private reference(image: string): ImageReference {
@@ -235,14 +149,15 @@ export class DriftEvaluator {
     interface Workload {
       ref: WorkloadRef;
       inferred: Set<string>;
-      sites: Map<string, MergedSite>;
+      sites: Map<string, SiteFold>;
       running: Map<string, RunningDigests>;
       waiting: Map<string, WaitingGroup>;
       nodes: Map<string, number>;
-      constraints: (string[] | undefined)[];
+      constraints: Constraints;
     }
+    const { aggregates, nodes } = this.aggregation.data;
     const workloads = new Map<string, Workload>();
-    for (const aggregate of this.aggregates.values()) {
+    for (const aggregate of aggregates.values()) {
       if (
         aggregate.sites.size === 0 &&
         aggregate.running.size === 0 &&
@@ -259,7 +174,7 @@ export class DriftEvaluator {
           running: new Map(),
           waiting: new Map(),
           nodes: new Map(),
-          constraints: [],
+          constraints: { specs: 0, open: false, groups: new Set() },
         };
         workloads.set(top.key, workload);
       }
@@ -268,19 +183,10 @@ export class DriftEvaluator {
         aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
       for (const merged of aggregate.sites.values())
         mergeSite(workload.sites, merged.site, merged.own && isTop);
-      for (const [key, digests] of aggregate.running) {
-        const target = workload.running.get(key) ?? new Map<string, Map<string, number>>();
-        workload.running.set(key, target);
-        for (const [imageId, nodes] of digests) {
-          const byNode = target.get(imageId) ?? new Map<string, number>();
-          target.set(imageId, byNode);
-          for (const [node, count] of nodes) byNode.set(node, (byNode.get(node) ?? 0) + count);
-        }
-      }
+      for (const [key, digests] of aggregate.running) mergeRunning(workload.running, key, digests);
       for (const group of aggregate.waiting.values()) mergeWaiting(workload.waiting, group);
-      for (const [node, count] of aggregate.nodes)
-        workload.nodes.set(node, (workload.nodes.get(node) ?? 0) + count);
-      workload.constraints.push(...aggregate.constraints);
+      mergeCounts(workload.nodes, aggregate.nodes);
+      mergeConstraints(workload.constraints, aggregate.constraints);
     }
 
     const prePull = new Map<string, ImageReference[]>();
@@ -295,7 +201,7 @@ export class DriftEvaluator {
     const suppressed: SuppressedFinding[] = [];
     for (const workload of workloads.values()) {
       if (!this.namespaceSelected(workload.ref.namespace)) continue;
-      const placement = this.placement(workload.constraints, workload.nodes);
+      const placement = this.placement(workload.constraints, workload.nodes, nodes);
       const raw: Finding[] = [];
       for (const { site } of workload.sites.values()) {
         raw.push(
@@ -308,14 +214,14 @@ export class DriftEvaluator {
         );
       }
       for (const [key, imageIds] of workload.running) {
-        const [kind, name, image] = key.split(SEP) as [ImageSite['kind'], string, string];
+        const [kind, name, image] = key.split(KEY_SEPARATOR) as [ImageSite['kind'], string, string];
         const declared = declaredSite(workload.sites, kind, name, image);
         const location = declared?.location;
         const skew = detectReplicaSkew({
           workload: workload.ref,
           container: { kind, name, image },
           imageIds,
-          nodes: this.nodes,
+          nodes,
           location,
           ...(this.options.indexOf === undefined ? {} : { indexOf: this.options.indexOf }),
         });
@@ -375,8 +281,8 @@ export class DriftEvaluator {
       summary: {
         files: this.files.size,
         documents: this.documents,
-        objects: this.objects,
-        pods: this.pods,
+        objects: this.aggregation.data.objects,
+        pods: this.aggregation.data.pods,
         workloads: workloads.size,
         findings: counts,
         suppressed: suppressed.length,
@@ -391,17 +297,16 @@ export class DriftEvaluator {
   }
 
   private placement(
-    constraints: readonly (string[] | undefined)[],
-    nodes: ReadonlyMap<string, number>,
+    constraints: Constraints,
+    podNodes: ReadonlyMap<string, number>,
+    nodes: ReadonlyMap<string, NodeInfo>,
   ): Placement {
-    if (constraints.length > 0 && constraints.every((constraint) => constraint !== undefined)) {
-      const groups = new Set<string>();
-      for (const constraint of constraints) for (const group of constraint ?? []) groups.add(group);
-      return { nodeGroups: [...groups].sort(), basis: 'constraint' };
+    if (constraints.specs > 0 && !constraints.open) {
+      return { nodeGroups: [...constraints.groups].sort(), basis: 'constraint' };
     }
     const observed = new Set<string>();
-    for (const node of nodes.keys()) {
-      const group = this.nodes.get(node)?.nodeGroup;
+    for (const node of podNodes.keys()) {
+      const group = nodes.get(node)?.nodeGroup;
       if (group !== undefined) observed.add(group);
     }
     if (observed.size > 0) return { nodeGroups: [...observed].sort(), basis: 'observed' };
@@ -456,7 +361,7 @@ export class DriftEvaluator {
 
 /** The workload's site for a container and image, as its pods or template declare it. */
 function declaredSite(
-  sites: ReadonlyMap<string, MergedSite>,
+  sites: ReadonlyMap<string, SiteFold>,
   kind: ImageSite['kind'],
   name: string,
   image: string,
@@ -467,71 +372,6 @@ function declaredSite(
   return undefined;
 }
 
-function mergeSite(target: Map<string, MergedSite>, site: ImageSite, own: boolean): void {
-  const key = siteKey(site);
-  const existing = target.get(key);
-  if (existing === undefined) {
-    target.set(key, { site, own });
-  } else if (own && !existing.own) {
-    // The workload's own template speaks for its current spec.
-    target.set(key, { site: withBetterExplicitness(site, existing.site), own });
-  } else {
-    existing.site = withBetterExplicitness(existing.site, site);
-  }
-}
-
-/**
- * Adds pods waiting on an image. ErrImagePull alone may be a one-off; PW011 wants the back-off that
- * follows repeated failures, so only ErrImageNeverPull and ImagePullBackOff are kept.
- */
-function mergeWaiting(
-  target: Map<string, WaitingGroup>,
-  group: WaitingGroup,
-  node?: string | undefined,
-): void {
-  if (group.reason !== 'ErrImageNeverPull' && group.reason !== 'ImagePullBackOff') return;
-  const key = [group.kind, group.name, group.image, group.reason].join(SEP);
-  const existing = target.get(key);
-  if (existing === undefined) {
-    const copy = { ...group, nodes: new Set(group.nodes) };
-    if (node !== undefined) copy.nodes.add(node);
-    target.set(key, copy);
-    return;
-  }
-  existing.pods += group.pods;
-  for (const name of group.nodes) existing.nodes.add(name);
-  if (node !== undefined) existing.nodes.add(node);
-  // The longest message usually carries the cause (newer kubelets append it to the back-off).
-  if (group.message.length > existing.message.length) existing.message = group.message;
-}
-
-function emptyAggregate(kind: string, namespace: string, name: string): Aggregate {
-  return {
-    ref: { kind, namespace, name },
-    seen: false,
-    owner: undefined,
-    sites: new Map(),
-    running: new Map(),
-    waiting: new Map(),
-    pods: 0,
-    nodes: new Map(),
-    constraints: [],
-    podTemplateHash: undefined,
-  };
-}
-
-function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSite {
-  const a = preferred.explicitness;
-  const b = other.explicitness;
-  if (
-    b === undefined ||
-    (a !== undefined && EXPLICITNESS_RANK[a.confidence] >= EXPLICITNESS_RANK[b.confidence])
-  ) {
-    return preferred;
-  }
-  return { ...preferred, explicitness: b };
-}
-
 function dedupeFindings(findings: readonly Finding[]): Finding[] {
   const seen = new Map<string, Finding>();
   for (const finding of findings) {
@@ -540,7 +380,7 @@ function dedupeFindings(findings: readonly Finding[]): Finding[] {
       finding.container.kind,
       finding.container.name,
       finding.image,
-    ].join(SEP);
+    ].join(KEY_SEPARATOR);
     if (!seen.has(key)) seen.set(key, finding);
   }
   return [...seen.values()];

@@ -1,11 +1,12 @@
 import type { InputDocument } from '#shared/input/documents.ts';
 import { locateJson } from '#shared/input/json-documents.ts';
 import { jsonListIndexer } from '#shared/input/json-index.ts';
-import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
+import { extractObject } from '#shared/workload/extract.ts';
 import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
+import { type AggregationData, WorkloadAggregation } from './aggregation.ts';
 import type { InputProblem } from './model.ts';
 
-// Parses a slice of a List's items (a "region") into object facts. Regions are cut by the main thread
+// Parses a slice of a List's items (a "region") and folds their facts into workload aggregates. Regions are cut by the main thread
 // at guessed item boundaries so that several threads can parse one dump; a guess that turns out to be
 // inside an item shows up as `consumed` short of the region's length, and the main thread re-cuts.
 //
@@ -28,7 +29,8 @@ export interface RegionTask {
 
 export interface RegionResult {
   id: number;
-  facts: ObjectFacts[];
+  /** The region's objects folded into workloads: far less to send back than each object's facts. */
+  aggregation: AggregationData;
   problems: InputProblem[];
   /** Items completed (each followed by `,` or the closing `]`). */
   items: number;
@@ -49,9 +51,10 @@ export const RELATIVE_ITEM = '#';
 export function parseRegion(task: RegionTask): RegionResult {
   const scan = jsonListIndexer().scanList(task.bytes, task.atListStart, task.final);
   const { json } = scan;
+  const aggregation = new WorkloadAggregation();
   const result: RegionResult = {
     id: task.id,
-    facts: [],
+    aggregation: aggregation.data,
     problems: [],
     items: 0,
     consumed: 0,
@@ -84,7 +87,7 @@ export function parseRegion(task: RegionTask): RegionResult {
       },
       context,
     );
-    if (facts !== undefined) result.facts.push(facts);
+    if (facts !== undefined) aggregation.addFacts(facts);
     result.problems.push(...problems);
     result.items++;
     const separator = json.next;

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
-import type { ObjectFacts } from '#shared/workload/extract.ts';
+import type { AggregationData } from './aggregation.ts';
 import { parseRegion, RELATIVE_ITEM, type RegionResult, type RegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
 
@@ -131,13 +131,18 @@ function rebasePosition<T extends { line?: number; column?: number }>(
 }
 
 function rebaseResult(result: RegionResult, rebase: Rebase, prefixLength: number): void {
-  for (const facts of result.facts) {
-    facts.source.itemPath = rebasePath(facts.source.itemPath, prefixLength, rebase.itemIndex);
-    for (const site of facts.sites) {
-      const location: SourceLocation = site.location;
-      if (location.path !== undefined)
-        location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
-      rebasePosition(location, rebase);
+  // Merged sites share their location with the sites that shaped them; each is moved once.
+  const rebased = new Set<SourceLocation>();
+  for (const aggregate of result.aggregation.aggregates.values()) {
+    for (const fold of aggregate.sites.values()) {
+      for (const { site } of fold.shapers) {
+        const location: SourceLocation = site.location;
+        if (rebased.has(location)) continue;
+        rebased.add(location);
+        if (location.path !== undefined)
+          location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
+        rebasePosition(location, rebase);
+      }
     }
   }
   for (const problem of result.problems) {
@@ -184,7 +189,7 @@ function detectBoundary(buffer: Buffer, start: number, end: number): Boundary | 
 export interface ParallelListOptions {
   pool: RegionRunner;
   nodeGroupLabels: readonly string[];
-  onFacts(facts: ObjectFacts): void;
+  onAggregation(aggregation: AggregationData): void;
   onProblem(problem: InputProblem): void;
   onItems(count: number): void;
   onProgress?(bytes: number): void;
@@ -307,7 +312,7 @@ export class ParallelListReader implements ListItemsDelegate {
       const result = await head.result;
       rebaseResult(result, rebase, prefixLength);
       for (const problem of result.problems) this.options.onProblem(problem);
-      for (const facts of result.facts) this.options.onFacts(facts);
+      this.options.onAggregation(result.aggregation);
       this.options.onItems(result.items);
       if (result.syntaxError !== undefined) {
         const position = { line: result.syntaxError.line, column: result.syntaxError.column };

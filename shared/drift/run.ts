@@ -93,7 +93,7 @@ export async function runDrift(
       const delegate = new ParallelListReader({
         pool: runner,
         nodeGroupLabels: config.nodeGroups.labels,
-        onFacts: (facts) => evaluator.addFacts(facts),
+        onAggregation: (aggregation) => evaluator.addAggregation(aggregation),
         onProblem: (problem) => evaluator.addProblem(problem),
         onItems: (count) => {
           documents += count;

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { InputProblem } from '#shared/drift/model.ts';
+import { configSchema } from '#shared/config/schema.ts';
+import { WorkloadAggregation } from '#shared/drift/aggregation.ts';
+import { DriftEvaluator } from '#shared/drift/evaluator.ts';
+import type { DriftReport, InputProblem } from '#shared/drift/model.ts';
 import { ParallelListReader, RegionWorkerPool } from '#shared/drift/parallel-list.ts';
 import type { ByteSource } from '#shared/input/byte-source.ts';
 import { readJsonDocuments } from '#shared/input/json-documents.ts';
-import { extractObject, type ObjectFacts } from '#shared/workload/extract.ts';
+import { extractObject } from '#shared/workload/extract.ts';
 import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 
 const LABELS = ['eks.amazonaws.com/nodegroup'];
@@ -26,13 +29,27 @@ function source(text: string, chunk = 1 << 20): ByteSource {
 }
 
 interface Outcome {
-  facts: ObjectFacts[];
+  /** The objects folded into workloads, one by one or region by region. */
+  folded: WorkloadAggregation;
+  /** What the evaluator reports from them. */
+  report: DriftReport;
   problems: InputProblem[];
   items: number;
 }
 
+const CONFIG = configSchema.parse({
+  apiVersion: 'pullwarden.dev/v1',
+  kind: 'Config',
+  nodeGroups: { labels: LABELS },
+});
+
 async function sequential(text: string): Promise<Outcome> {
-  const outcome: Outcome = { facts: [], problems: [], items: 0 };
+  const evaluator = new DriftEvaluator(CONFIG);
+  const outcome = {
+    folded: new WorkloadAggregation(),
+    problems: [] as InputProblem[],
+    items: 0,
+  };
   await readJsonDocuments(source(text), 'dump.json', kubernetesObjectProjection(LABELS), {
     document(document) {
       outcome.items++;
@@ -41,23 +58,34 @@ async function sequential(text: string): Promise<Outcome> {
         locate: document.locate,
       });
       outcome.problems.push(...problems);
-      if (facts !== undefined) outcome.facts.push(facts);
+      if (facts !== undefined) {
+        outcome.folded.addFacts(facts);
+        evaluator.addFacts(facts);
+      }
     },
     problem: (problem) => outcome.problems.push(problem),
   });
-  return outcome;
+  return { ...outcome, report: evaluator.finish() };
 }
 
 const pool = new RegionWorkerPool(2);
 after(() => pool.close());
 
 async function parallel(text: string, regionBytes: number, chunk?: number): Promise<Outcome> {
-  const outcome: Outcome = { facts: [], problems: [], items: 0 };
+  const evaluator = new DriftEvaluator(CONFIG);
+  const outcome = {
+    folded: new WorkloadAggregation(),
+    problems: [] as InputProblem[],
+    items: 0,
+  };
   const reader = new ParallelListReader({
     pool,
     nodeGroupLabels: LABELS,
     regionBytes,
-    onFacts: (facts) => outcome.facts.push(facts),
+    onAggregation: (aggregation) => {
+      outcome.folded.merge(aggregation);
+      evaluator.addAggregation(aggregation);
+    },
     onProblem: (problem) => outcome.problems.push(problem),
     onItems: (count) => {
       outcome.items += count;
@@ -73,7 +101,13 @@ async function parallel(text: string, regionBytes: number, chunk?: number): Prom
     },
     reader,
   );
-  return outcome;
+  return { ...outcome, report: evaluator.finish() };
+}
+
+/** The same fold, and the same report to the byte (order of findings and evidence included). */
+function assertSameOutcome(actual: Outcome, expected: Outcome, message?: string): void {
+  assert.deepStrictEqual(actual.folded.data, expected.folded.data, message);
+  assert.equal(JSON.stringify(actual.report), JSON.stringify(expected.report), message);
 }
 
 function pod(index: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -145,11 +179,7 @@ describe('ParallelListReader', () => {
       for (const regionBytes of [64, 700, 5000, 1 << 20]) {
         const actual = await parallel(text, regionBytes, 333);
         assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
-        assert.deepStrictEqual(
-          actual.facts,
-          expected.facts,
-          `facts with regions of ${regionBytes}`,
-        );
+        assertSameOutcome(actual, expected, `regions of ${regionBytes}`);
         assert.deepStrictEqual(actual.problems, expected.problems);
       }
     });
@@ -164,7 +194,7 @@ describe('ParallelListReader', () => {
     assert.ok(text.split('},{"apiVersion":').length > 13, 'the dump contains boundary look-alikes');
     const expected = await sequential(text);
     const actual = await parallel(text, 300);
-    assert.deepStrictEqual(actual.facts, expected.facts);
+    assertSameOutcome(actual, expected);
     assert.equal(actual.items, 12);
   });
 
@@ -183,7 +213,7 @@ describe('ParallelListReader', () => {
       '{"items": [ ], "kind": "List"}',
       `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`,
     ]) {
-      assert.deepStrictEqual((await parallel(text, 50)).facts, (await sequential(text)).facts);
+      assertSameOutcome(await parallel(text, 50), await sequential(text));
     }
   });
 
@@ -231,7 +261,7 @@ describe('ParallelListReader', () => {
           );
           const expected = await sequential(text);
           const actual = await parallel(text, regionBytes, chunk);
-          assert.deepStrictEqual(actual.facts, expected.facts);
+          assertSameOutcome(actual, expected);
           assert.equal(actual.items, count);
         },
       ),

@@ -1,0 +1,293 @@
+import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
+import type { WorkloadRef } from './model.ts';
+import type { NodeInfo, RunningDigests } from './replica-skew.ts';
+
+// Folds object facts into one aggregate per workload (or bare pod). A thread that parses part of a
+// dump folds its own objects; the main thread then merges those partial folds in input order and gets
+// exactly the fold it would have built from every object one by one. The fold is plain data so that
+// it crosses threads by structured clone.
+
+/** Pods of a workload whose container waits on its image, by container and reason. */
+export interface WaitingGroup {
+  kind: ImageSite['kind'];
+  name: string;
+  image: string;
+  reason: string;
+  message: string;
+  pods: number;
+  nodes: Set<string>;
+}
+
+export interface MergedSite {
+  site: ImageSite;
+  /** From the workload's own object rather than one of its pods. */
+  own: boolean;
+}
+
+/**
+ * A merged site and the sites that shaped it, in order. Replaying them after any earlier fold gives
+ * what replaying every site would: a site can only change a fold as its first site, its first own
+ * site, or a site whose explicitness is more certain than any before it.
+ */
+export interface SiteFold extends MergedSite {
+  shapers: MergedSite[];
+}
+
+/** The node-group constraints of an aggregate's pod specs. */
+export interface Constraints {
+  /** Pod specs seen. */
+  specs: number;
+  /** Some pod spec does not constrain its node group. */
+  open: boolean;
+  /** Node groups that constraining pod specs allow. */
+  groups: Set<string>;
+}
+
+/** Everything known about one workload (or bare pod), keyed by `Kind/namespace/name`. */
+export interface Aggregate {
+  ref: WorkloadRef;
+  /** The object itself appeared in the input. */
+  seen: boolean;
+  owner: OwnerRef | undefined;
+  sites: Map<string, SiteFold>;
+  /** kind\0name\0image → imageID → node → pods */
+  running: Map<string, RunningDigests>;
+  waiting: Map<string, WaitingGroup>;
+  pods: number;
+  nodes: Map<string, number>;
+  constraints: Constraints;
+  podTemplateHash: string | undefined;
+}
+
+/** A fold as plain data: what a parser thread hands back. */
+export interface AggregationData {
+  aggregates: Map<string, Aggregate>;
+  /** Node objects by name. */
+  nodes: Map<string, NodeInfo>;
+  objects: number;
+  pods: number;
+}
+
+export const KEY_SEPARATOR = '\u0000';
+
+export function aggregateKey(kind: string, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+function siteKey(site: ImageSite): string {
+  return `${site.kind}${KEY_SEPARATOR}${site.name}${KEY_SEPARATOR}${site.image}${KEY_SEPARATOR}${site.policy ?? ''}`;
+}
+
+export function runningKey(kind: string, name: string, image: string): string {
+  return `${kind}${KEY_SEPARATOR}${name}${KEY_SEPARATOR}${image}`;
+}
+
+const EXPLICITNESS_RANK = { high: 2, medium: 1, low: 0 } as const;
+
+function explicitnessRank(site: ImageSite): number {
+  return site.explicitness === undefined ? -1 : EXPLICITNESS_RANK[site.explicitness.confidence];
+}
+
+export function emptyAggregate(kind: string, namespace: string, name: string): Aggregate {
+  return {
+    ref: { kind, namespace, name },
+    seen: false,
+    owner: undefined,
+    sites: new Map(),
+    running: new Map(),
+    waiting: new Map(),
+    pods: 0,
+    nodes: new Map(),
+    constraints: { specs: 0, open: false, groups: new Set() },
+    podTemplateHash: undefined,
+  };
+}
+
+function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSite {
+  return explicitnessRank(other) > explicitnessRank(preferred)
+    ? { ...preferred, explicitness: other.explicitness }
+    : preferred;
+}
+
+/** Adds a site to a fold; the workload's own template speaks for its current spec. */
+export function mergeSite(target: Map<string, SiteFold>, site: ImageSite, own: boolean): void {
+  const key = siteKey(site);
+  const existing = target.get(key);
+  if (existing === undefined) {
+    target.set(key, { site, own, shapers: [{ site, own }] });
+    return;
+  }
+  let bestRank = -1;
+  for (const shaper of existing.shapers)
+    bestRank = Math.max(bestRank, explicitnessRank(shaper.site));
+  const shapes = (own && !existing.own) || explicitnessRank(site) > bestRank;
+  if (own && !existing.own) {
+    existing.site = withBetterExplicitness(site, existing.site);
+    existing.own = true;
+  } else {
+    existing.site = withBetterExplicitness(existing.site, site);
+  }
+  if (shapes) existing.shapers.push({ site, own });
+}
+
+/**
+ * Adds pods waiting on an image. ErrImagePull alone may be a one-off; PW011 wants the back-off that
+ * follows repeated failures, so only ErrImageNeverPull and ImagePullBackOff are kept.
+ */
+export function mergeWaiting(
+  target: Map<string, WaitingGroup>,
+  group: WaitingGroup,
+  node?: string | undefined,
+): void {
+  if (group.reason !== 'ErrImageNeverPull' && group.reason !== 'ImagePullBackOff') return;
+  const key = `${runningKey(group.kind, group.name, group.image)}${KEY_SEPARATOR}${group.reason}`;
+  const existing = target.get(key);
+  if (existing === undefined) {
+    const copy = { ...group, nodes: new Set(group.nodes) };
+    if (node !== undefined) copy.nodes.add(node);
+    target.set(key, copy);
+    return;
+  }
+  existing.pods += group.pods;
+  for (const name of group.nodes) existing.nodes.add(name);
+  if (node !== undefined) existing.nodes.add(node);
+  // The longest message usually carries the cause (newer kubelets append it to the back-off).
+  if (group.message.length > existing.message.length) existing.message = group.message;
+}
+
+export function mergeRunning(
+  target: Map<string, RunningDigests>,
+  key: string,
+  digests: RunningDigests,
+): void {
+  let byId = target.get(key);
+  if (byId === undefined) {
+    byId = new Map();
+    target.set(key, byId);
+  }
+  for (const [imageId, nodes] of digests) {
+    let byNode = byId.get(imageId);
+    if (byNode === undefined) {
+      byNode = new Map();
+      byId.set(imageId, byNode);
+    }
+    mergeCounts(byNode, nodes);
+  }
+}
+
+export function mergeCounts(
+  target: Map<string, number>,
+  counts: ReadonlyMap<string, number>,
+): void {
+  for (const [key, count] of counts) target.set(key, (target.get(key) ?? 0) + count);
+}
+
+export function mergeConstraints(target: Constraints, constraints: Constraints): void {
+  target.specs += constraints.specs;
+  target.open ||= constraints.open;
+  for (const group of constraints.groups) target.groups.add(group);
+}
+
+function addConstraint(target: Constraints, constraint: readonly string[] | undefined): void {
+  target.specs++;
+  if (constraint === undefined) target.open = true;
+  else for (const group of constraint) target.groups.add(group);
+}
+
+export class WorkloadAggregation {
+  readonly data: AggregationData = {
+    aggregates: new Map(),
+    nodes: new Map(),
+    objects: 0,
+    pods: 0,
+  };
+
+  private aggregate(kind: string, namespace: string, name: string): Aggregate {
+    const key = aggregateKey(kind, namespace, name);
+    let aggregate = this.data.aggregates.get(key);
+    if (aggregate === undefined) {
+      aggregate = emptyAggregate(kind, namespace, name);
+      this.data.aggregates.set(key, aggregate);
+    }
+    return aggregate;
+  }
+
+  addFacts(facts: ObjectFacts): void {
+    this.data.objects++;
+    if (facts.node !== undefined) {
+      this.data.nodes.set(facts.name, facts.node);
+      return;
+    }
+    if (!facts.hasPodSpec) return;
+    if (facts.kind !== 'Pod') {
+      const aggregate = this.aggregate(facts.kind, facts.namespace, facts.name);
+      aggregate.seen = true;
+      aggregate.owner = facts.owner;
+      addConstraint(aggregate.constraints, facts.nodeGroupConstraint);
+      for (const site of facts.sites) mergeSite(aggregate.sites, site, true);
+      return;
+    }
+    this.data.pods++;
+    const owner = facts.owner;
+    const aggregate =
+      owner === undefined
+        ? this.aggregate('Pod', facts.namespace, facts.name)
+        : this.aggregate(owner.kind, facts.namespace, owner.name);
+    aggregate.pods++;
+    aggregate.podTemplateHash ??= facts.podTemplateHash;
+    if (owner === undefined) aggregate.seen = true;
+    const node = facts.nodeName ?? '';
+    if (facts.nodeName !== undefined) {
+      aggregate.nodes.set(node, (aggregate.nodes.get(node) ?? 0) + 1);
+    }
+    addConstraint(aggregate.constraints, facts.nodeGroupConstraint);
+    for (const site of facts.sites) mergeSite(aggregate.sites, site, owner === undefined);
+    for (const running of facts.running) {
+      const key = runningKey(running.kind, running.name, running.image);
+      let byId = aggregate.running.get(key);
+      if (byId === undefined) {
+        byId = new Map();
+        aggregate.running.set(key, byId);
+      }
+      let byNode = byId.get(running.imageID);
+      if (byNode === undefined) {
+        byNode = new Map();
+        byId.set(running.imageID, byNode);
+      }
+      byNode.set(node, (byNode.get(node) ?? 0) + 1);
+    }
+    for (const waiting of facts.waiting) {
+      mergeWaiting(aggregate.waiting, { ...waiting, pods: 1, nodes: new Set() }, facts.nodeName);
+    }
+  }
+
+  /** Merges a fold of the objects that follow every object folded so far. */
+  merge(data: AggregationData): void {
+    this.data.objects += data.objects;
+    this.data.pods += data.pods;
+    for (const [name, node] of data.nodes) this.data.nodes.set(name, node);
+    for (const [key, partial] of data.aggregates) {
+      let aggregate = this.data.aggregates.get(key);
+      if (aggregate === undefined) {
+        aggregate = emptyAggregate(partial.ref.kind, partial.ref.namespace, partial.ref.name);
+        this.data.aggregates.set(key, aggregate);
+      }
+      // The object itself sets the owner; a later copy of it wins, as when folding one by one.
+      if (partial.seen) {
+        aggregate.seen = true;
+        aggregate.owner = partial.owner;
+      }
+      aggregate.pods += partial.pods;
+      aggregate.podTemplateHash ??= partial.podTemplateHash;
+      mergeCounts(aggregate.nodes, partial.nodes);
+      mergeConstraints(aggregate.constraints, partial.constraints);
+      for (const fold of partial.sites.values()) {
+        for (const { site, own } of fold.shapers) mergeSite(aggregate.sites, site, own);
+      }
+      for (const [runningKey, digests] of partial.running) {
+        mergeRunning(aggregate.running, runningKey, digests);
+      }
+      for (const group of partial.waiting.values()) mergeWaiting(aggregate.waiting, group);
+    }
+  }
+}
