@@ -4,6 +4,7 @@ import { jsonListIndexer } from '#shared/input/json-index.ts';
 import { extractObject } from '#shared/workload/extract.ts';
 import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
 import { type AggregationData, WorkloadAggregation } from './aggregation.ts';
+import { type FileRegion, type FileSpan, readFileRegion } from './file-region.ts';
 import type { InputProblem } from './model.ts';
 
 // Parses a slice of a List's items (a "region") and folds their facts into workload aggregates. Regions are cut by the main thread
@@ -15,14 +16,15 @@ import type { InputProblem } from './model.ts';
 
 export interface RegionTask {
   id: number;
-  bytes: Uint8Array;
+  /** The region's bytes, or where in a regular file the thread reads them itself. */
+  bytes: Uint8Array | FileRegion;
   file: string;
   document: number;
   pathPrefix: string;
   listItemKind: InputDocument['listItemKind'];
   /** The region starts right after `[` (so `]` may close an empty list), not after a `,`. */
   atListStart: boolean;
-  /** No input follows the region. */
+  /** No input follows the region (for a file region, known once it is read). */
   final: boolean;
   nodeGroupLabels: readonly string[];
 }
@@ -43,13 +45,27 @@ export interface RegionResult {
   lastLineStart: number;
   /** A syntax error ends the input. */
   syntaxError: { message: string; line: number; column: number } | undefined;
+  /** Where a file region turned out to lie; offsets above are relative to its start. */
+  span: FileSpan | undefined;
 }
 
 /** Item paths in a region are numbered from 0 with this marker; the main thread renumbers them. */
 export const RELATIVE_ITEM = '#';
 
-export function parseRegion(task: RegionTask): RegionResult {
-  const scan = jsonListIndexer().scanList(task.bytes, task.atListStart, task.final);
+/** Parses a region, first reading it from its file when the task names one. */
+export function runRegionTask(task: RegionTask): RegionResult {
+  if (task.bytes instanceof Uint8Array) return parseRegion(task, task.bytes, task.final, undefined);
+  const { bytes, span } = readFileRegion(task.bytes);
+  return parseRegion(task, bytes, span.final, span);
+}
+
+function parseRegion(
+  task: RegionTask,
+  bytes: Uint8Array,
+  final: boolean,
+  span: FileSpan | undefined,
+): RegionResult {
+  const scan = jsonListIndexer().scanList(bytes, task.atListStart, final);
   const { json } = scan;
   const aggregation = new WorkloadAggregation();
   const result: RegionResult = {
@@ -62,6 +78,7 @@ export function parseRegion(task: RegionTask): RegionResult {
     newlines: 0,
     lastLineStart: 0,
     syntaxError: undefined,
+    span,
   };
   const context = {
     nodeGroupLabels: task.nodeGroupLabels,

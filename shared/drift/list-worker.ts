@@ -1,10 +1,10 @@
 import { parentPort } from 'node:worker_threads';
-import { parseRegion, type RegionTask } from './list-region.ts';
+import { type RegionTask, runRegionTask } from './list-region.ts';
 
 // Worker thread entry: parses List regions sent by the main thread (see parallel-list.ts).
 
 if (parentPort === null) throw new Error('list-worker must run as a worker thread');
 const port = parentPort;
 port.on('message', (task: RegionTask) => {
-  port.postMessage(parseRegion(task));
+  port.postMessage(runRegionTask(task));
 });

@@ -1,14 +1,17 @@
 import { Worker } from 'node:worker_threads';
+import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
 import type { AggregationData } from './aggregation.ts';
-import { parseRegion, RELATIVE_ITEM, type RegionResult, type RegionTask } from './list-region.ts';
+import type { FileRegion } from './file-region.ts';
+import { RELATIVE_ITEM, type RegionResult, type RegionTask, runRegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
 
 // Parses the items of a List region by region: on worker threads for large inputs, on the calling thread
-// otherwise (InlineRegionRunner). The main thread only cuts the byte stream into
-// regions at likely item boundaries — a line holding just the item indentation and `},` in indented
-// dumps, `},{"<first key>":` in compact ones — and hands them to workers; results are applied in input
-// order, and a cut that fell inside an item is detected by the worker and re-cut.
+// otherwise (InlineRegionRunner). Regions end at likely item boundaries — a line holding just the item
+// indentation and `},` in indented dumps, `},{"<first key>":` in compact ones. From a regular file the
+// workers read and cut their regions themselves (file-region.ts); from a stream the main thread cuts
+// and hands over the bytes. Results are applied in input order, and a cut that fell inside an item is
+// detected by the worker and re-cut.
 
 const REGION_BYTES = 4 << 20;
 const SNIFF_BYTES = 64 << 10;
@@ -31,7 +34,7 @@ export class InlineRegionRunner implements RegionRunner {
 
   run(input: Omit<RegionTask, 'id'>): Promise<RegionResult> {
     try {
-      return Promise.resolve(parseRegion({ ...input, id: this.nextId++ }));
+      return Promise.resolve(runRegionTask({ ...input, id: this.nextId++ }));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -95,7 +98,8 @@ export class RegionWorkerPool implements RegionRunner {
     return new Promise((resolve, reject) => {
       chosen.pending.set(task.id, resolve);
       this.failures.set(task.id, reject);
-      chosen.worker.postMessage(task, [task.bytes.buffer as ArrayBuffer]);
+      const transfer = task.bytes instanceof Uint8Array ? [task.bytes.buffer as ArrayBuffer] : [];
+      chosen.worker.postMessage(task, transfer);
     });
   }
 
@@ -196,11 +200,23 @@ export interface ParallelListOptions {
   regionBytes?: number;
 }
 
+/** A region handed to the runner; where it lies is known up front for a cut window, later for a file. */
 interface InFlight {
-  start: number;
-  end: number;
-  final: boolean;
+  start: number | undefined;
+  end: number | undefined;
   result: Promise<RegionResult>;
+}
+
+/** Hands out the regions of one list, from a window the main thread cuts or from a file. */
+interface RegionSource {
+  /** Starts the next region, or returns undefined once the last one is out. */
+  next(atListStart: boolean): Promise<InFlight | undefined>;
+  /** After a cut inside an item: regions start again at `at`, and the next cut must lie past `beyond`. */
+  restart(at: number, beyond: number): void;
+  /** Everything before `position` is parsed; `line` and `lineStart` (absolute) place it. */
+  consumed(position: number, line: number, lineStart: number): void;
+  /** The list closed at `position`: the reader takes over from there. */
+  closed(position: number, line: number, lineStart: number): void;
 }
 
 export class ParallelListReader implements ListItemsDelegate {
@@ -210,106 +226,165 @@ export class ParallelListReader implements ListItemsDelegate {
     this.options = options;
   }
 
-  private async ensure(window: JsonWindow, absoluteEnd: number): Promise<void> {
-    while (!window.eof && window.base + window.end < absoluteEnd) await window.fill();
+  private task(
+    bytes: RegionTask['bytes'],
+    context: ListContext,
+    atListStart: boolean,
+    final: boolean,
+  ): Promise<RegionResult> {
+    const result = this.options.pool.run({
+      bytes,
+      file: context.file,
+      document: context.document,
+      pathPrefix: context.pathPrefix,
+      listItemKind: context.listItemKind,
+      atListStart,
+      final,
+      nodeGroupLabels: this.options.nodeGroupLabels,
+    });
+    // A result may be dropped after a mis-cut; its failure is reported through the pool.
+    result.catch(() => undefined);
+    return result;
   }
 
-  /**
-   * Picks the end of the region starting at `start` (absolute offsets). After a cut fell inside an item,
-   * `beyond` is that cut: the item runs past it, so the next cut must lie further.
-   */
-  private async cut(
+  /** Regions the main thread cuts from the window and copies to the runner (or lends, on this thread). */
+  private windowRegions(
     window: JsonWindow,
-    start: number,
     boundary: Boundary,
-    beyond: number,
-  ): Promise<{ end: number; final: boolean }> {
+    context: ListContext,
+  ): RegionSource {
     const regionBytes = this.options.regionBytes ?? REGION_BYTES;
-    const { pattern, cut } = boundary;
-    await this.ensure(window, start + regionBytes + pattern.length);
-    if (window.eof && window.base + window.end - start <= regionBytes) {
-      return { end: window.base + window.end, final: true };
-    }
-    // The last boundary within one region's length, unless it is not past `beyond`.
-    const backwards = window.buffer
-      .subarray(0, window.end)
-      .lastIndexOf(pattern, start - window.base + regionBytes);
-    if (
-      backwards !== -1 &&
-      window.base + backwards >= start &&
-      window.base + backwards + cut > beyond
-    ) {
-      return { end: window.base + backwards + cut, final: false };
-    }
-    // Otherwise the first boundary further on, reading more input as needed (an item larger than a region).
-    let searchFrom = Math.max(start, beyond - cut + 1);
-    for (;;) {
-      const forwards = window.buffer
-        .subarray(0, window.end)
-        .indexOf(pattern, Math.max(0, searchFrom - window.base));
-      if (forwards !== -1) return { end: window.base + forwards + cut, final: false };
-      if (window.eof) return { end: window.base + window.end, final: true };
-      searchFrom = Math.max(searchFrom, window.base + window.end - pattern.length + 1);
-      await window.fill();
-    }
+    const { pool } = this.options;
+    let nextStart = window.base + window.start;
+    let beyond = nextStart;
+    let done = false;
+    return {
+      next: async (atListStart) => {
+        if (done) return undefined;
+        const { end, final } = await cutWindow(window, nextStart, boundary, beyond, regionBytes);
+        const from = nextStart - window.base;
+        const view = window.buffer.subarray(from, from + end - nextStart);
+        // A runner on this thread parses the region before the window moves; a worker gets a copy.
+        const bytes = pool.transfers ? new Uint8Array(view) : view;
+        const start = nextStart;
+        nextStart = end;
+        done = final;
+        return { start, end, result: this.task(bytes, context, atListStart, final) };
+      },
+      restart(at, past) {
+        nextStart = at;
+        beyond = past;
+        done = false;
+      },
+      consumed(position, line, lineStart) {
+        window.commit({
+          pos: position - window.base,
+          line,
+          lineStart: lineStart - window.base,
+        });
+      },
+      closed(position, line, lineStart) {
+        this.consumed(position, line, lineStart);
+      },
+    };
+  }
+
+  /** Regions the workers read from the file themselves; the window resumes after the list. */
+  private fileRegions(
+    window: JsonWindow,
+    file: SeekableFile,
+    boundary: Boundary,
+    context: ListContext,
+  ): RegionSource {
+    const regionBytes = this.options.regionBytes ?? REGION_BYTES;
+    let from: FileRegion['from'] = { at: window.base + window.start };
+    let toAfter = window.base + window.start + regionBytes;
+    let done = false;
+    return {
+      next: async (atListStart) => {
+        if (done) return undefined;
+        const region: FileRegion = {
+          fd: file.fd,
+          from,
+          toAfter,
+          pattern: boundary.pattern,
+          cut: boundary.cut,
+        };
+        from = { after: toAfter };
+        toAfter += regionBytes;
+        // Past the size the file had when opened, the last region runs to its end.
+        done = toAfter - regionBytes >= file.size;
+        return {
+          start: undefined,
+          end: undefined,
+          result: this.task(region, context, atListStart, false),
+        };
+      },
+      restart(at, past) {
+        from = { at };
+        toAfter = Math.max(at + regionBytes, past + 1);
+        done = false;
+      },
+      consumed() {},
+      closed(position, line, lineStart) {
+        window.seek(position, line, lineStart);
+      },
+    };
   }
 
   async consume(
     window: JsonWindow,
     context: ListContext,
   ): Promise<'closed' | 'stopped' | 'declined'> {
-    await this.ensure(window, window.base + window.start + SNIFF_BYTES);
+    await ensureWindow(window, window.base + window.start + SNIFF_BYTES);
     const boundary = detectBoundary(window.buffer, window.start, window.end);
     if (boundary === undefined) return 'declined';
     const { pool } = this.options;
+    const file = window.file;
+    const regions =
+      pool.transfers && file !== undefined
+        ? this.fileRegions(window, file, boundary, context)
+        : this.windowRegions(window, boundary, context);
     const prefixLength = context.pathPrefix.length;
     const inFlight: InFlight[] = [];
-    let nextStart = window.base + window.start;
+    const listStart = window.base + window.start;
     let atListStart = true;
+    let expectedStart = listStart;
     let rebase: Rebase = {
       line: window.line,
       firstLineColumns: window.start - window.lineStart,
       itemIndex: 0,
     };
     let lineStart = window.base + window.lineStart;
-    let beyond = nextStart;
     const maxInFlight = pool.size * 2;
 
-    const dispatch = async (): Promise<void> => {
-      while (inFlight.length < maxInFlight && inFlight.at(-1)?.final !== true) {
-        const { end, final } = await this.cut(window, nextStart, boundary, beyond);
-        const from = nextStart - window.base;
-        const view = window.buffer.subarray(from, from + end - nextStart);
-        // A runner on this thread parses the region before the window moves; a worker gets a copy.
-        const bytes = pool.transfers ? new Uint8Array(view) : view;
-        const task: Omit<RegionTask, 'id'> = {
-          bytes,
-          file: context.file,
-          document: context.document,
-          pathPrefix: context.pathPrefix,
-          listItemKind: context.listItemKind,
-          atListStart,
-          final,
-          nodeGroupLabels: this.options.nodeGroupLabels,
-        };
-        const result = pool.run(task);
-        // A result may be dropped after a mis-cut; its failure is reported through the pool.
-        result.catch(() => undefined);
-        inFlight.push({ start: nextStart, end, final, result });
-        nextStart = end;
-        atListStart = false;
-      }
-    };
-
-    const abandon = (): void => {
+    // Regions past a mis-cut or the list's end are not applied; the file stays open until they end.
+    const abandon = async (): Promise<void> => {
+      await Promise.allSettled(inFlight.map((region) => region.result));
       inFlight.length = 0;
     };
 
     for (;;) {
-      await dispatch();
+      while (inFlight.length < maxInFlight) {
+        const region = await regions.next(atListStart && inFlight.length === 0);
+        if (region === undefined) break;
+        inFlight.push(region);
+      }
       const head = inFlight.shift();
-      if (head === undefined) throw new Error('no region in flight');
+      if (head === undefined) {
+        // The last region ended at a cut short of the end (a file that grew): carry on from there.
+        regions.restart(expectedStart, expectedStart);
+        continue;
+      }
       const result = await head.result;
+      const start = result.span?.start ?? head.start ?? expectedStart;
+      const end = result.span?.end ?? head.end ?? start;
+      if (start !== expectedStart) {
+        // Workers disagreed on a cut: parse again from where the last region really ended.
+        await abandon();
+        regions.restart(expectedStart, expectedStart);
+        continue;
+      }
       rebaseResult(result, rebase, prefixLength);
       for (const problem of result.problems) this.options.onProblem(problem);
       this.options.onAggregation(result.aggregation);
@@ -323,36 +398,75 @@ export class ParallelListReader implements ListItemsDelegate {
           line: position.line,
           message: `invalid JSON at line ${position.line}, column ${position.column}: ${result.syntaxError.message}`,
         });
-        abandon();
+        await abandon();
         return 'stopped';
       }
-      if (result.newlines > 0) lineStart = head.start + result.lastLineStart;
-      const consumedTo = result.closedAt ?? result.consumed;
+      if (result.newlines > 0) lineStart = start + result.lastLineStart;
+      const resumeAt = start + (result.closedAt ?? result.consumed);
       const line = rebase.line + result.newlines;
-      window.commit({
-        pos: head.start + consumedTo - window.base,
-        line,
-        lineStart: lineStart - window.base,
-      });
-      this.options.onProgress?.(head.start + consumedTo);
-      const resumeAt = head.start + consumedTo;
+      this.options.onProgress?.(resumeAt);
       rebase = {
         line,
         firstLineColumns: resumeAt - lineStart,
         itemIndex: rebase.itemIndex + result.items,
       };
       if (result.closedAt !== undefined) {
-        abandon();
+        await abandon();
+        regions.closed(resumeAt, line, lineStart);
         return 'closed';
       }
-      if (resumeAt !== head.end) {
+      regions.consumed(resumeAt, line, lineStart);
+      expectedStart = resumeAt;
+      atListStart = rebase.itemIndex === 0 && resumeAt === listStart;
+      if (resumeAt !== end) {
         // The cut fell inside an item: later regions started in the wrong place.
-        abandon();
-        nextStart = resumeAt;
-        beyond = head.end;
-        atListStart =
-          atListStart || (result.items === 0 && head.start === resumeAt && rebase.itemIndex === 0);
+        await abandon();
+        regions.restart(resumeAt, end);
       }
     }
+  }
+}
+
+async function ensureWindow(window: JsonWindow, absoluteEnd: number): Promise<void> {
+  while (!window.eof && window.base + window.end < absoluteEnd) await window.fill();
+}
+
+/**
+ * Picks the end of the region starting at `start` (absolute offsets). After a cut fell inside an item,
+ * `beyond` is that cut: the item runs past it, so the next cut must lie further.
+ */
+async function cutWindow(
+  window: JsonWindow,
+  start: number,
+  boundary: Boundary,
+  beyond: number,
+  regionBytes: number,
+): Promise<{ end: number; final: boolean }> {
+  const { pattern, cut } = boundary;
+  await ensureWindow(window, start + regionBytes + pattern.length);
+  if (window.eof && window.base + window.end - start <= regionBytes) {
+    return { end: window.base + window.end, final: true };
+  }
+  // The last boundary within one region's length, unless it is not past `beyond`.
+  const backwards = window.buffer
+    .subarray(0, window.end)
+    .lastIndexOf(pattern, start - window.base + regionBytes);
+  if (
+    backwards !== -1 &&
+    window.base + backwards >= start &&
+    window.base + backwards + cut > beyond
+  ) {
+    return { end: window.base + backwards + cut, final: false };
+  }
+  // Otherwise the first boundary further on, reading more input as needed (an item larger than a region).
+  let searchFrom = Math.max(start, beyond - cut + 1);
+  for (;;) {
+    const forwards = window.buffer
+      .subarray(0, window.end)
+      .indexOf(pattern, Math.max(0, searchFrom - window.base));
+    if (forwards !== -1) return { end: window.base + forwards + cut, final: false };
+    if (window.eof) return { end: window.base + window.end, final: true };
+    searchFrom = Math.max(searchFrom, window.base + window.end - pattern.length + 1);
+    await window.fill();
   }
 }

@@ -6,15 +6,38 @@ export interface ByteSource {
   read(buffer: Buffer, offset: number, length: number): Promise<number>;
   /** Total size when known (regular files), for progress. */
   readonly size: number | undefined;
+  /** A regular file: other threads may read parts of it themselves, and reading may skip past them. */
+  readonly file?: SeekableFile;
   close(): Promise<void>;
+}
+
+export interface SeekableFile {
+  /** Open for as long as the source is; for positional reads only. */
+  readonly fd: number;
+  /** The size when opened. */
+  readonly size: number;
+  /** Continues reading at `position`. */
+  seek(position: number): void;
 }
 
 export async function openFileSource(path: string): Promise<ByteSource> {
   const handle: FileHandle = await open(path, 'r');
   const stats = await handle.stat();
   let position = 0;
+  const regular = stats.isFile();
   return {
-    size: stats.isFile() ? stats.size : undefined,
+    size: regular ? stats.size : undefined,
+    ...(regular
+      ? {
+          file: {
+            fd: handle.fd,
+            size: stats.size,
+            seek(to: number) {
+              position = to;
+            },
+          },
+        }
+      : {}),
     async read(buffer, offset, length) {
       const { bytesRead } = await handle.read(buffer, offset, length, position);
       position += bytesRead;

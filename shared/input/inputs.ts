@@ -104,8 +104,21 @@ async function sniff(source: ByteSource): Promise<{ source: ByteSource; format: 
     if (length === head.length) break;
   }
   let replay: Buffer | undefined = head.subarray(0, length);
+  const file = source.file;
   const replaying: ByteSource = {
     size: source.size,
+    ...(file === undefined
+      ? {}
+      : {
+          file: {
+            fd: file.fd,
+            size: file.size,
+            seek(position: number) {
+              replay = undefined;
+              file.seek(position);
+            },
+          },
+        }),
     async read(buffer, offset, count) {
       if (replay !== undefined && replay.length > 0) {
         const take = Math.min(count, replay.length);

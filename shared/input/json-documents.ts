@@ -1,4 +1,4 @@
-import type { ByteSource } from './byte-source.ts';
+import type { ByteSource, SeekableFile } from './byte-source.ts';
 import { type DocumentSink, type InputDocument, itemKindOfList } from './documents.ts';
 import {
   JsonCursor,
@@ -42,24 +42,48 @@ export class JsonWindow {
     this.lineStart = cursor.lineStart;
   }
 
+  /** The input when it is a regular file, which other threads may read themselves. */
+  get file(): SeekableFile | undefined {
+    return this.source.file;
+  }
+
+  /**
+   * Continues at `position` of a regular file, whose bytes up to there were read elsewhere; `line` and
+   * `lineStart` (both absolute) place it for line and column numbers.
+   */
+  seek(position: number, line: number, lineStart: number): void {
+    const file = this.source.file;
+    if (file === undefined) throw new Error('the input cannot seek');
+    file.seek(position);
+    this.base = position;
+    this.start = 0;
+    this.end = 0;
+    this.eof = false;
+    this.line = line;
+    this.lineStart = lineStart - position;
+  }
+
   /** Reads more input, sliding out consumed bytes and growing when one value outgrows the window. */
   async fill(): Promise<void> {
     if (this.eof) return;
-    if (this.start > 0) {
-      this.buffer.copy(this.buffer, 0, this.start, this.end);
-      this.base += this.start;
-      this.lineStart -= this.start;
-      this.end -= this.start;
-      this.start = 0;
-    }
-    if (this.end === this.buffer.length) {
-      const grown = Buffer.allocUnsafe(this.buffer.length * 2);
-      this.buffer.copy(grown, 0, 0, this.end);
-      this.buffer = grown;
-    }
+    // Sliding copies the bytes not yet consumed: only worth it once they are no more than the consumed
+    // ones, so that copying stays linear in the input when a reader keeps much of it buffered.
+    if (this.start > 0 && this.start >= this.end - this.start) this.discardConsumed(this.buffer);
+    if (this.end === this.buffer.length)
+      this.discardConsumed(Buffer.allocUnsafe(this.buffer.length * 2));
     const count = await this.source.read(this.buffer, this.end, this.buffer.length - this.end);
     if (count === 0) this.eof = true;
     this.end += count;
+  }
+
+  /** Moves the bytes not yet consumed to the start of `target`, which becomes the buffer. */
+  private discardConsumed(target: Buffer<ArrayBuffer>): void {
+    this.buffer.copy(target, 0, this.start, this.end);
+    this.buffer = target;
+    this.base += this.start;
+    this.lineStart -= this.start;
+    this.end -= this.start;
+    this.start = 0;
   }
 
   absolute(offset: number): number {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { configSchema } from '#shared/config/schema.ts';
@@ -6,7 +9,8 @@ import { WorkloadAggregation } from '#shared/drift/aggregation.ts';
 import { DriftEvaluator } from '#shared/drift/evaluator.ts';
 import type { DriftReport, InputProblem } from '#shared/drift/model.ts';
 import { ParallelListReader, RegionWorkerPool } from '#shared/drift/parallel-list.ts';
-import type { ByteSource } from '#shared/input/byte-source.ts';
+import { type ByteSource, openFileSource } from '#shared/input/byte-source.ts';
+import type { DocumentSink } from '#shared/input/documents.ts';
 import { readJsonDocuments } from '#shared/input/json-documents.ts';
 import { extractObject } from '#shared/workload/extract.ts';
 import { kubernetesObjectProjection } from '#shared/workload/projection.ts';
@@ -43,14 +47,15 @@ const CONFIG = configSchema.parse({
   nodeGroups: { labels: LABELS },
 });
 
-async function sequential(text: string): Promise<Outcome> {
+/** Evaluates what a reader delivers the way the CLI does: documents one by one, list regions as folds. */
+function collector() {
   const evaluator = new DriftEvaluator(CONFIG);
   const outcome = {
     folded: new WorkloadAggregation(),
     problems: [] as InputProblem[],
     items: 0,
   };
-  await readJsonDocuments(source(text), 'dump.json', kubernetesObjectProjection(LABELS), {
+  const sink: DocumentSink = {
     document(document) {
       outcome.items++;
       const { facts, problems } = extractObject(document.value, document.source, {
@@ -64,44 +69,84 @@ async function sequential(text: string): Promise<Outcome> {
       }
     },
     problem: (problem) => outcome.problems.push(problem),
-  });
-  return { ...outcome, report: evaluator.finish() };
+  };
+  const reader = (regionBytes: number): ParallelListReader =>
+    new ParallelListReader({
+      pool,
+      nodeGroupLabels: LABELS,
+      regionBytes,
+      onAggregation: (aggregation) => {
+        outcome.folded.merge(aggregation);
+        evaluator.addAggregation(aggregation);
+      },
+      onProblem: (problem) => outcome.problems.push(problem),
+      onItems: (count) => {
+        outcome.items += count;
+      },
+    });
+  return { sink, reader, finish: (): Outcome => ({ ...outcome, report: evaluator.finish() }) };
+}
+
+async function sequential(text: string): Promise<Outcome> {
+  const { sink, finish } = collector();
+  await readJsonDocuments(source(text), 'dump.json', kubernetesObjectProjection(LABELS), sink);
+  return finish();
 }
 
 const pool = new RegionWorkerPool(2);
-after(() => pool.close());
+const directory = mkdtempSync(join(tmpdir(), 'pullwarden-list-'));
+after(async () => {
+  await pool.close();
+  rmSync(directory, { recursive: true, force: true });
+});
 
+/** Regions cut by the main thread from a stream read in chunks of `chunk` bytes. */
 async function parallel(text: string, regionBytes: number, chunk?: number): Promise<Outcome> {
-  const evaluator = new DriftEvaluator(CONFIG);
-  const outcome = {
-    folded: new WorkloadAggregation(),
-    problems: [] as InputProblem[],
-    items: 0,
-  };
-  const reader = new ParallelListReader({
-    pool,
-    nodeGroupLabels: LABELS,
-    regionBytes,
-    onAggregation: (aggregation) => {
-      outcome.folded.merge(aggregation);
-      evaluator.addAggregation(aggregation);
-    },
-    onProblem: (problem) => outcome.problems.push(problem),
-    onItems: (count) => {
-      outcome.items += count;
-    },
-  });
+  const { sink, reader, finish } = collector();
   await readJsonDocuments(
     source(text, chunk),
     'dump.json',
     kubernetesObjectProjection(LABELS),
-    {
-      document: () => assert.fail('items must go to the parallel reader'),
-      problem: (problem) => outcome.problems.push(problem),
-    },
-    reader,
+    sink,
+    reader(regionBytes),
   );
-  return { ...outcome, report: evaluator.finish() };
+  return finish();
+}
+
+let files = 0;
+
+/** Regions the workers read from a file themselves; `read` counts what the main thread read. */
+async function parallelFromFile(
+  text: string,
+  regionBytes: number,
+): Promise<Outcome & { mainThreadBytes: number }> {
+  const path = join(directory, `dump-${files++}.json`);
+  writeFileSync(path, text);
+  const file = await openFileSource(path);
+  let mainThreadBytes = 0;
+  const counting: ByteSource = {
+    ...file,
+    size: file.size,
+    async read(buffer, offset, length) {
+      const count = await file.read(buffer, offset, length);
+      mainThreadBytes += count;
+      return count;
+    },
+  };
+  assert.ok(counting.file !== undefined, 'a regular file can be read by the workers');
+  const { sink, reader, finish } = collector();
+  try {
+    await readJsonDocuments(
+      counting,
+      'dump.json',
+      kubernetesObjectProjection(LABELS),
+      sink,
+      reader(regionBytes),
+    );
+  } finally {
+    await file.close();
+  }
+  return { ...finish(), mainThreadBytes };
 }
 
 /** The same fold, and the same report to the byte (order of findings and evidence included). */
@@ -165,56 +210,85 @@ function list(items: unknown[], indent: number | undefined): string {
   );
 }
 
+type ParallelRead = (text: string, regionBytes: number) => Promise<Outcome>;
+
+/** The main thread cuts a stream, or the workers read a file themselves. */
+const INPUTS: readonly [string, ParallelRead][] = [
+  ['a stream', (text, regionBytes) => parallel(text, regionBytes, 333)],
+  ['a file', parallelFromFile],
+];
+
 describe('ParallelListReader', () => {
-  for (const [name, indent] of [
-    ['indented like kubectl', 4],
-    ['compact like the API', undefined],
-  ] as const) {
-    test(`yields exactly the sequential facts for a list ${name}`, async () => {
-      const text = list(
-        Array.from({ length: 60 }, (_, index) => pod(index)),
-        indent,
+  for (const [input, read] of INPUTS) {
+    for (const [layout, indent] of [
+      ['indented like kubectl', 4],
+      ['compact like the API', undefined],
+    ] as const) {
+      test(`yields exactly the sequential fold for a list ${layout}, from ${input}`, async () => {
+        const text = list(
+          Array.from({ length: 60 }, (_, index) => pod(index)),
+          indent,
+        );
+        const expected = await sequential(text);
+        for (const regionBytes of [64, 700, 5000, 1 << 20]) {
+          const actual = await read(text, regionBytes);
+          assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
+          assertSameOutcome(actual, expected, `regions of ${regionBytes}`);
+          assert.deepStrictEqual(actual.problems, expected.problems);
+        }
+      });
+    }
+
+    test(`recovers when a guessed boundary falls inside an item, from ${input}`, async () => {
+      // Compact items whose first key repeats inside them, and one item much larger than a region.
+      const items = Array.from({ length: 12 }, (_, index) =>
+        pod(index, index === 5 ? { annotations: { blob: 'x'.repeat(5000) } } : {}),
+      );
+      const text = list(items, undefined);
+      assert.ok(
+        text.split('},{"apiVersion":').length > 13,
+        'the dump contains boundary look-alikes',
       );
       const expected = await sequential(text);
-      for (const regionBytes of [64, 700, 5000, 1 << 20]) {
-        const actual = await parallel(text, regionBytes, 333);
-        assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
-        assertSameOutcome(actual, expected, `regions of ${regionBytes}`);
-        assert.deepStrictEqual(actual.problems, expected.problems);
+      const actual = await read(text, 300);
+      assertSameOutcome(actual, expected);
+      assert.equal(actual.items, 12);
+    });
+
+    test(`reports a syntax error at its absolute line and column and stops, from ${input}`, async () => {
+      const good = list([pod(1), pod(2), pod(3)], 4);
+      const broken = good.replace('"web-2"', '"web-2" oops');
+      const expected = await sequential(broken);
+      const actual = await read(broken, 200);
+      assert.equal(actual.problems.length, 1);
+      assert.deepEqual(actual.problems, expected.problems);
+      assert.match(actual.problems[0]?.message ?? '', /invalid JSON at line \d+, column \d+/);
+    });
+
+    test(`an empty list, and a list followed by more fields and documents, from ${input}`, async () => {
+      for (const text of [
+        '{"items": [ ], "kind": "List"}',
+        `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`,
+        // The reader takes over after the list, with the lines of what follows counted right.
+        `${list([pod(1), pod(2), pod(3)], 4)}\n${JSON.stringify(pod(4, { name: 'after' }), null, 2)}`,
+      ]) {
+        assertSameOutcome(await read(text, 50), await sequential(text));
       }
     });
   }
 
-  test('recovers when a guessed boundary falls inside an item', async () => {
-    // Compact items whose first key repeats inside them, and one item much larger than a region.
-    const items = Array.from({ length: 12 }, (_, index) =>
-      pod(index, index === 5 ? { annotations: { blob: 'x'.repeat(5000) } } : {}),
-    );
-    const text = list(items, undefined);
-    assert.ok(text.split('},{"apiVersion":').length > 13, 'the dump contains boundary look-alikes');
+  test('from a file, the main thread reads only the head of a list and what follows it', async () => {
+    const items = Array.from({ length: 12_000 }, (_, index) => pod(index));
+    const text = `${list(items, 2)}\n${JSON.stringify(pod(12_000, { name: 'after' }))}`;
+    assert.ok(text.length > 8 << 20, 'the list is larger than the first read of the reader');
     const expected = await sequential(text);
-    const actual = await parallel(text, 300);
+    const actual = await parallelFromFile(text, 256 << 10);
     assertSameOutcome(actual, expected);
-    assert.equal(actual.items, 12);
-  });
-
-  test('reports a syntax error at its absolute line and column and stops', async () => {
-    const good = list([pod(1), pod(2), pod(3)], 4);
-    const broken = good.replace('"web-2"', '"web-2" oops');
-    const expected = await sequential(broken);
-    const actual = await parallel(broken, 200);
-    assert.equal(actual.problems.length, 1);
-    assert.deepEqual(actual.problems, expected.problems);
-    assert.match(actual.problems[0]?.message ?? '', /invalid JSON at line \d+, column \d+/);
-  });
-
-  test('an empty list and a list followed by more fields', async () => {
-    for (const text of [
-      '{"items": [ ], "kind": "List"}',
-      `{"items":[${JSON.stringify(pod(1))}],"kind":"List","metadata":{}}`,
-    ]) {
-      assertSameOutcome(await parallel(text, 50), await sequential(text));
-    }
+    assert.equal(actual.items, 12_001);
+    assert.ok(
+      actual.mainThreadBytes < (4 << 20) + 4096,
+      `the main thread read ${actual.mainThreadBytes} of ${text.length} bytes`,
+    );
   });
 
   test('each task gets its own result, even when results of abandoned tasks arrive late', {
@@ -254,18 +328,21 @@ describe('ParallelListReader', () => {
         fc.constantFrom(0, 1, 2, 4),
         fc.integer({ min: 16, max: 4000 }),
         fc.integer({ min: 1, max: 5000 }),
-        async (count, indent, regionBytes, chunk) => {
+        fc.boolean(),
+        async (count, indent, regionBytes, chunk, fromFile) => {
           const text = list(
             Array.from({ length: count }, (_, index) => pod(index)),
             indent === 0 ? undefined : indent,
           );
           const expected = await sequential(text);
-          const actual = await parallel(text, regionBytes, chunk);
+          const actual = fromFile
+            ? await parallelFromFile(text, regionBytes)
+            : await parallel(text, regionBytes, chunk);
           assertSameOutcome(actual, expected);
           assert.equal(actual.items, count);
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   });
 });
