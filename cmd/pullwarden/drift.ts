@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
@@ -12,7 +13,7 @@ import {
 } from '#shared/drift/model.ts';
 import { type Progress, runDrift } from '#shared/drift/run.ts';
 import { expandInputs, STDIN } from '#shared/input/inputs.ts';
-import { formatJson } from '#shared/report/json.ts';
+import { formatJsonChunks } from '#shared/report/json.ts';
 import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
@@ -85,16 +86,30 @@ function progressReporter(io: CommandIo): { update(progress: Progress): void; cl
   };
 }
 
-function render(report: DriftReport, format: Format, color: boolean, verbose: boolean): string {
+/** The report in pieces: a JSON report of a whole cluster is never built as one string. */
+function render(
+  report: DriftReport,
+  format: Format,
+  color: boolean,
+  verbose: boolean,
+): Iterable<string> {
   switch (format) {
     case 'json':
-      return formatJson(report);
+      return formatJsonChunks(report);
     case 'sarif':
-      return formatSarif(report, { toolVersion: PULLWARDEN_VERSION, baseDirectory: process.cwd() });
+      return [
+        formatSarif(report, { toolVersion: PULLWARDEN_VERSION, baseDirectory: process.cwd() }),
+      ];
     case 'markdown':
-      return formatMarkdown(report);
+      return [formatMarkdown(report)];
     default:
-      return formatText(report, { color, verbose });
+      return [formatText(report, { color, verbose })];
+  }
+}
+
+async function writeChunks(stream: NodeJS.WritableStream, chunks: Iterable<string>): Promise<void> {
+  for (const chunk of chunks) {
+    if (!stream.write(chunk)) await once(stream, 'drain');
   }
 }
 
@@ -171,7 +186,7 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   progress?.clear();
 
   const output = render(report, format, color, values.verbose);
-  if (values.output === undefined) io.stdout.write(output);
+  if (values.output === undefined) await writeChunks(io.stdout, output);
   else await writeFile(values.output, output);
 
   for (const problem of report.problems) {

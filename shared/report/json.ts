@@ -66,14 +66,52 @@ function problemJson(problem: InputProblem): Partial<InputProblem> {
   return ordered(problem, ['file', 'document', 'line', 'path', 'message']);
 }
 
+/** A top-level field of the report; lists are turned into JSON one element at a time. */
+type ReportField =
+  | [key: string, value: unknown]
+  | [key: string, items: readonly unknown[], (item: never) => unknown];
+
+const CHUNK_CHARACTERS = 1 << 20;
+
+/** `value` as JSON indented by 2, its lines shifted right by `indent` spaces. */
+function indented(value: unknown, indent: string): string {
+  return JSON.stringify(value, null, 2).replaceAll('\n', `\n${indent}`);
+}
+
+/**
+ * The report as JSON text in pieces of about a megabyte, so that a large report is never one string
+ * in memory; the pieces joined are exactly `JSON.stringify(report document, null, 2)` and a newline.
+ */
+export function* formatJsonChunks(report: DriftReport): Generator<string> {
+  const fields: ReportField[] = [
+    ['apiVersion', REPORT_API_VERSION],
+    ['kind', 'DriftReport'],
+    ['summary', summaryJson(report.summary)],
+    ['findings', sortFindings(report.findings), findingJson],
+    ['suppressed', sortFindings(report.suppressed), suppressedJson],
+    ['problems', sortProblems(report.problems), problemJson],
+  ];
+  let pending = '{';
+  for (const [index, field] of fields.entries()) {
+    pending += `${index === 0 ? '' : ','}\n  ${JSON.stringify(field[0])}: `;
+    if (field.length === 2 || field[1].length === 0) {
+      pending += field.length === 2 ? indented(field[1], '  ') : '[]';
+      continue;
+    }
+    const [, items, toJson] = field;
+    pending += '[';
+    for (const [at, item] of items.entries()) {
+      pending += `${at === 0 ? '' : ','}\n    ${indented(toJson(item as never), '    ')}`;
+      if (pending.length >= CHUNK_CHARACTERS) {
+        yield pending;
+        pending = '';
+      }
+    }
+    pending += '\n  ]';
+  }
+  yield `${pending}\n}\n`;
+}
+
 export function formatJson(report: DriftReport): string {
-  const document = {
-    apiVersion: REPORT_API_VERSION,
-    kind: 'DriftReport',
-    summary: summaryJson(report.summary),
-    findings: sortFindings(report.findings).map(findingJson),
-    suppressed: sortFindings(report.suppressed).map(suppressedJson),
-    problems: sortProblems(report.problems).map(problemJson),
-  };
-  return `${JSON.stringify(document, null, 2)}\n`;
+  return [...formatJsonChunks(report)].join('');
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatJson } from '#shared/report/json.ts';
+import { formatJson, formatJsonChunks } from '#shared/report/json.ts';
 import { emptyReport, FINDINGS, PROBLEMS, report, SUPPRESSED } from './fixture.ts';
 
 function reversedKeys<T extends object>(value: T): T {
@@ -129,5 +129,26 @@ describe('formatJson', () => {
     const empty = JSON.parse(formatJson(emptyReport()));
     assert.deepEqual([empty.findings, empty.suppressed, empty.problems], [[], [], []]);
     assert.deepEqual(empty.summary.findings, { error: 0, warning: 0, info: 0 });
+  });
+
+  test('is exactly what JSON.stringify indents by two, for full and empty reports', () => {
+    for (const text of [output, formatJson(emptyReport())]) {
+      assert.equal(text, `${JSON.stringify(JSON.parse(text), null, 2)}\n`);
+    }
+  });
+
+  test('comes in pieces of about a megabyte that join into the same document', () => {
+    const many = report({
+      findings: Array.from({ length: 4000 }, (_, index) => ({
+        ...(FINDINGS[index % FINDINGS.length] as (typeof FINDINGS)[number]),
+        image: `ghcr.io/acme/app-${index}:1.0`,
+      })),
+    });
+    const chunks = [...formatJsonChunks(many)];
+    const joined = chunks.join('');
+    assert.ok(chunks.length > 2, `${chunks.length} pieces for ${joined.length} characters`);
+    for (const chunk of chunks) assert.ok(chunk.length < (1 << 20) + 4096);
+    assert.equal(joined, `${JSON.stringify(JSON.parse(joined), null, 2)}\n`);
+    assert.equal(JSON.parse(joined).findings.length, 4000);
   });
 });
