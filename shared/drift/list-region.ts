@@ -7,9 +7,10 @@ import { type AggregationData, WorkloadAggregation } from './aggregation.ts';
 import { type FileRegion, type FileSpan, readFileRegion } from './file-region.ts';
 import type { InputProblem } from './model.ts';
 
-// Parses a slice of a List's items (a "region") and folds their facts into workload aggregates. Regions are cut by the main thread
-// at guessed item boundaries so that several threads can parse one dump; a guess that turns out to be
-// inside an item shows up as `consumed` short of the region's length, and the main thread re-cuts.
+// Parses a slice of a List's items (a "region") and folds their facts into workload aggregates. Regions
+// are cut at guessed item boundaries, by the main thread or by the thread reading them from a file, so
+// that several threads can parse one dump; a guess that turns out to be inside an item shows up as
+// `consumed` short of the region's length, and the main thread re-cuts.
 //
 // Positions in the result are relative to the region: lines count from 1 at the region's start, and on
 // that first line columns count from the region's start. The main thread rebases them in input order.
