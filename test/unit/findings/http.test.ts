@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RULE_IDS, SEVERITIES, type Severity } from '#shared/drift/model.ts';
+import { RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
 import {
   type FindingList,
   type FindingsRequestDependencies,
@@ -11,34 +11,14 @@ import {
 import {
   FINDING_STATUSES,
   type FindingsFilter,
-  findingId,
   type StoredFinding,
 } from '#shared/findings/model.ts';
 import { matchesFilter } from '#shared/findings/report.ts';
 import type { HttpResponse } from '#shared/http/errors.ts';
 import { compareFindings } from '#shared/report/common.ts';
+import { storedFinding as stored } from './fixture.ts';
 
 // GET /v1/findings as the Lambda sees it, over an in-memory reader.
-
-type Parts = Pick<StoredFinding, 'ruleId' | 'workload'> & Partial<StoredFinding>;
-
-function stored(parts: Parts): StoredFinding {
-  const base = {
-    severity: 'warning' as Severity,
-    confidence: 'high' as const,
-    container: { name: 'app', kind: 'container' as const },
-    image: 'registry.example.com/team/app:1.0',
-    message: `${parts.ruleId} holds`,
-    remediation: 'Pin the digest.',
-    evidence: [],
-    status: 'open' as const,
-    origin: 'sweep' as const,
-    firstSeenAt: '2026-11-01T08:00:00.000Z',
-    lastSeenAt: '2026-11-20T08:00:00.000Z',
-    ...parts,
-  };
-  return { id: findingId(base), ...base };
-}
 
 const API = { kind: 'Deployment', namespace: 'prod', name: 'api' };
 const DB = { kind: 'StatefulSet', namespace: 'prod', name: 'db' };

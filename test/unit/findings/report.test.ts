@@ -12,35 +12,15 @@ import {
   FINDING_ORIGINS,
   FINDING_STATUSES,
   type FindingsFilter,
-  findingId,
   type StoredFinding,
 } from '#shared/findings/model.ts';
 import { driftReportOf, matchesFilter, workloadMatches } from '#shared/findings/report.ts';
 import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
+import { storedFinding as stored } from './fixture.ts';
 
 // Which stored findings a filter lets through, and how they become a drift report for the formatters.
-
-type Parts = Pick<StoredFinding, 'ruleId' | 'workload'> & Partial<StoredFinding>;
-
-function stored(parts: Parts): StoredFinding {
-  const base = {
-    severity: 'warning' as Severity,
-    confidence: 'high' as const,
-    container: { name: 'app', kind: 'container' as const },
-    image: 'registry.example.com/team/app:1.0',
-    message: `${parts.ruleId} holds for ${parts.workload.name}`,
-    remediation: 'Pin the digest.',
-    evidence: ['the reference has no digest'],
-    status: 'open' as const,
-    origin: 'sweep' as const,
-    firstSeenAt: '2026-11-01T08:00:00.000Z',
-    lastSeenAt: '2026-11-20T08:00:00.000Z',
-    ...parts,
-  };
-  return { id: findingId(base), ...base };
-}
 
 const API = { kind: 'Deployment', namespace: 'prod', name: 'api' };
 const API_CANARY = { kind: 'Deployment', namespace: 'prod', name: 'api-canary' };
