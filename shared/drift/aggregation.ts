@@ -155,31 +155,38 @@ export function mergeWaiting(
   if (group.message.length > existing.message.length) existing.message = group.message;
 }
 
+/** The entry for `key`, created first when missing. */
+export function entry<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
+}
+
+function increment(counts: Map<string, number>, key: string, by: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + by);
+}
+
 export function mergeRunning(
   target: Map<string, RunningDigests>,
   key: string,
   digests: RunningDigests,
 ): void {
-  let byId = target.get(key);
-  if (byId === undefined) {
-    byId = new Map();
-    target.set(key, byId);
-  }
-  for (const [imageId, nodes] of digests) {
-    let byNode = byId.get(imageId);
-    if (byNode === undefined) {
-      byNode = new Map();
-      byId.set(imageId, byNode);
-    }
-    mergeCounts(byNode, nodes);
-  }
+  const byId = entry(target, key, () => new Map());
+  for (const [imageId, nodes] of digests)
+    mergeCounts(
+      entry(byId, imageId, () => new Map()),
+      nodes,
+    );
 }
 
 export function mergeCounts(
   target: Map<string, number>,
   counts: ReadonlyMap<string, number>,
 ): void {
-  for (const [key, count] of counts) target.set(key, (target.get(key) ?? 0) + count);
+  for (const [key, count] of counts) increment(target, key, count);
 }
 
 export function mergeConstraints(target: Constraints, constraints: Constraints): void {
@@ -203,13 +210,9 @@ export class WorkloadAggregation {
   };
 
   private aggregate(kind: string, namespace: string, name: string): Aggregate {
-    const key = aggregateKey(kind, namespace, name);
-    let aggregate = this.data.aggregates.get(key);
-    if (aggregate === undefined) {
-      aggregate = emptyAggregate(kind, namespace, name);
-      this.data.aggregates.set(key, aggregate);
-    }
-    return aggregate;
+    return entry(this.data.aggregates, aggregateKey(kind, namespace, name), () =>
+      emptyAggregate(kind, namespace, name),
+    );
   }
 
   addFacts(facts: ObjectFacts): void {
@@ -237,24 +240,17 @@ export class WorkloadAggregation {
     aggregate.podTemplateHash ??= facts.podTemplateHash;
     if (owner === undefined) aggregate.seen = true;
     const node = facts.nodeName ?? '';
-    if (facts.nodeName !== undefined) {
-      aggregate.nodes.set(node, (aggregate.nodes.get(node) ?? 0) + 1);
-    }
+    if (facts.nodeName !== undefined) increment(aggregate.nodes, node, 1);
     addConstraint(aggregate.constraints, facts.nodeGroupConstraint);
     for (const site of facts.sites) mergeSite(aggregate.sites, site, owner === undefined);
     for (const running of facts.running) {
       const key = runningKey(running.kind, running.name, running.image);
-      let byId = aggregate.running.get(key);
-      if (byId === undefined) {
-        byId = new Map();
-        aggregate.running.set(key, byId);
-      }
-      let byNode = byId.get(running.imageID);
-      if (byNode === undefined) {
-        byNode = new Map();
-        byId.set(running.imageID, byNode);
-      }
-      byNode.set(node, (byNode.get(node) ?? 0) + 1);
+      const byId = entry(aggregate.running, key, () => new Map<string, Map<string, number>>());
+      increment(
+        entry(byId, running.imageID, () => new Map()),
+        node,
+        1,
+      );
     }
     for (const waiting of facts.waiting) {
       mergeWaiting(aggregate.waiting, { ...waiting, pods: 1, nodes: new Set() }, facts.nodeName);
@@ -267,11 +263,10 @@ export class WorkloadAggregation {
     this.data.pods += data.pods;
     for (const [name, node] of data.nodes) this.data.nodes.set(name, node);
     for (const [key, partial] of data.aggregates) {
-      let aggregate = this.data.aggregates.get(key);
-      if (aggregate === undefined) {
-        aggregate = emptyAggregate(partial.ref.kind, partial.ref.namespace, partial.ref.name);
-        this.data.aggregates.set(key, aggregate);
-      }
+      const { kind, namespace, name } = partial.ref;
+      const aggregate = entry(this.data.aggregates, key, () =>
+        emptyAggregate(kind, namespace, name),
+      );
       // The object itself sets the owner; a later copy of it wins, as when folding one by one.
       if (partial.seen) {
         aggregate.seen = true;

@@ -9,6 +9,7 @@ import {
   aggregateKey,
   type Constraints,
   emptyAggregate,
+  entry,
   KEY_SEPARATOR,
   mergeConstraints,
   mergeCounts,
@@ -16,7 +17,6 @@ import {
   mergeSite,
   mergeWaiting,
   type SiteFold,
-  type WaitingGroup,
   WorkloadAggregation,
 } from './aggregation.ts';
 import {
@@ -30,12 +30,7 @@ import {
   workloadKey,
 } from './model.ts';
 import { pullFailureFinding } from './pull-failures.ts';
-import {
-  detectReplicaSkew,
-  type NodeInfo,
-  type PlatformIndexLookup,
-  type RunningDigests,
-} from './replica-skew.ts';
+import { detectReplicaSkew, type NodeInfo, type PlatformIndexLookup } from './replica-skew.ts';
 import { evaluateSite, type Placement } from './site-rules.ts';
 import { detectTagMoved, type ServedLookup } from './tag-moved.ts';
 
@@ -146,15 +141,8 @@ export class DriftEvaluator {
 
   finish(): DriftReport {
     // Fold every aggregate into its top owner.
-    interface Workload {
-      ref: WorkloadRef;
-      inferred: Set<string>;
-      sites: Map<string, SiteFold>;
-      running: Map<string, RunningDigests>;
-      waiting: Map<string, WaitingGroup>;
-      nodes: Map<string, number>;
-      constraints: Constraints;
-    }
+    /** A top owner with everything folded into it from below. */
+    type Workload = Aggregate & { inferred: Set<string> };
     const { aggregates, nodes } = this.aggregation.data;
     const workloads = new Map<string, Workload>();
     for (const aggregate of aggregates.values()) {
@@ -165,19 +153,10 @@ export class DriftEvaluator {
       )
         continue;
       const top = this.topOwner(aggregate);
-      let workload = workloads.get(top.key);
-      if (workload === undefined) {
-        workload = {
-          ref: top.ref,
-          inferred: new Set(),
-          sites: new Map(),
-          running: new Map(),
-          waiting: new Map(),
-          nodes: new Map(),
-          constraints: { specs: 0, open: false, groups: new Set() },
-        };
-        workloads.set(top.key, workload);
-      }
+      const workload = entry(workloads, top.key, () => ({
+        ...emptyAggregate(top.ref.kind, top.ref.namespace, top.ref.name),
+        inferred: new Set<string>(),
+      }));
       if (top.inferred !== undefined) workload.inferred.add(top.inferred);
       const isTop =
         aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
