@@ -66,10 +66,22 @@ function problemJson(problem: InputProblem): Partial<InputProblem> {
   return ordered(problem, ['file', 'document', 'line', 'path', 'message']);
 }
 
-/** A top-level field of the report; lists are turned into JSON one element at a time. */
-type ReportField =
-  | [key: string, value: unknown]
-  | [key: string, items: readonly unknown[], (item: never) => unknown];
+/** A list of the report, turned into JSON one element at a time. */
+interface JsonList {
+  count: number;
+  each(): Iterable<unknown>;
+}
+
+function jsonList<T>(items: readonly T[], toJson: (item: T) => unknown): JsonList {
+  return {
+    count: items.length,
+    *each() {
+      for (const item of items) yield toJson(item);
+    },
+  };
+}
+
+type ReportField = { key: string; value: unknown } | { key: string; list: JsonList };
 
 const CHUNK_CHARACTERS = 1 << 20;
 
@@ -84,24 +96,28 @@ function indented(value: unknown, indent: string): string {
  */
 export function* formatJsonChunks(report: DriftReport): Generator<string> {
   const fields: ReportField[] = [
-    ['apiVersion', REPORT_API_VERSION],
-    ['kind', 'DriftReport'],
-    ['summary', summaryJson(report.summary)],
-    ['findings', sortFindings(report.findings), findingJson],
-    ['suppressed', sortFindings(report.suppressed), suppressedJson],
-    ['problems', sortProblems(report.problems), problemJson],
+    { key: 'apiVersion', value: REPORT_API_VERSION },
+    { key: 'kind', value: 'DriftReport' },
+    { key: 'summary', value: summaryJson(report.summary) },
+    { key: 'findings', list: jsonList(sortFindings(report.findings), findingJson) },
+    { key: 'suppressed', list: jsonList(sortFindings(report.suppressed), suppressedJson) },
+    { key: 'problems', list: jsonList(sortProblems(report.problems), problemJson) },
   ];
   let pending = '{';
   for (const [index, field] of fields.entries()) {
-    pending += `${index === 0 ? '' : ','}\n  ${JSON.stringify(field[0])}: `;
-    if (field.length === 2 || field[1].length === 0) {
-      pending += field.length === 2 ? indented(field[1], '  ') : '[]';
+    pending += `${index === 0 ? '' : ','}\n  ${JSON.stringify(field.key)}: `;
+    if ('value' in field) {
+      pending += indented(field.value, '  ');
       continue;
     }
-    const [, items, toJson] = field;
-    pending += '[';
-    for (const [at, item] of items.entries()) {
-      pending += `${at === 0 ? '' : ','}\n    ${indented(toJson(item as never), '    ')}`;
+    if (field.list.count === 0) {
+      pending += '[]';
+      continue;
+    }
+    let separator = '[';
+    for (const item of field.list.each()) {
+      pending += `${separator}\n    ${indented(item, '    ')}`;
+      separator = ',';
       if (pending.length >= CHUNK_CHARACTERS) {
         yield pending;
         pending = '';
