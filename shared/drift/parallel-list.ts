@@ -200,9 +200,11 @@ export interface ParallelListOptions {
   regionBytes?: number;
 }
 
-/** A region handed to the runner; where it lies is known up front for a cut window, later for a file. */
+/**
+ * A region handed to the runner. It starts where the region before it ended; where it ends is known
+ * up front for a cut window, and from the result (`span`) for a file.
+ */
 interface InFlight {
-  start: number | undefined;
   end: number | undefined;
   result: Promise<RegionResult>;
 }
@@ -266,10 +268,9 @@ export class ParallelListReader implements ListItemsDelegate {
         const view = window.buffer.subarray(from, from + end - nextStart);
         // A runner on this thread parses the region before the window moves; a worker gets a copy.
         const bytes = pool.transfers ? new Uint8Array(view) : view;
-        const start = nextStart;
         nextStart = end;
         done = final;
-        return { start, end, result: this.task(bytes, context, atListStart, final) };
+        return { end, result: this.task(bytes, context, atListStart, final) };
       },
       restart(at, past) {
         nextStart = at;
@@ -314,11 +315,7 @@ export class ParallelListReader implements ListItemsDelegate {
         toAfter += regionBytes;
         // Past the size the file had when opened, the last region runs to its end.
         done = toAfter - regionBytes >= file.size;
-        return {
-          start: undefined,
-          end: undefined,
-          result: this.task(region, context, atListStart, false),
-        };
+        return { end: undefined, result: this.task(region, context, atListStart, false) };
       },
       restart(at, past) {
         from = { at };
@@ -377,7 +374,7 @@ export class ParallelListReader implements ListItemsDelegate {
         continue;
       }
       const result = await head.result;
-      const start = result.span?.start ?? head.start ?? expectedStart;
+      const start = result.span?.start ?? expectedStart;
       const end = result.span?.end ?? head.end ?? start;
       if (start !== expectedStart) {
         // Workers disagreed on a cut: parse again from where the last region really ended.
