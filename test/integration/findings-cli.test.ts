@@ -7,33 +7,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { main } from '#cmd/pullwarden/main.ts';
-import type { Severity } from '#shared/drift/model.ts';
 import { type FindingList, findingList } from '#shared/findings/http.ts';
-import { findingId, type StoredFinding } from '#shared/findings/model.ts';
+import type { StoredFinding } from '#shared/findings/model.ts';
 import { type CliRun, runInProcess } from '../support/in-process-cli.ts';
 import { validateSarif } from '../support/sarif-validator.ts';
+import { type FindingParts, storedFinding } from '../unit/findings/fixture.ts';
 
 // `pullwarden findings` in-process against a loopback stand-in for GET /v1/findings: what it asks for,
 // how it renders the answer, its exit codes, and its SigV4 signature.
 
-type Parts = Pick<StoredFinding, 'ruleId' | 'workload'> & Partial<StoredFinding>;
-
-function stored(parts: Parts): StoredFinding {
-  const base = {
-    severity: 'warning' as Severity,
-    confidence: 'high' as const,
-    container: { name: 'app', kind: 'container' as const },
+/** Findings whose image, message and fix name their workload, as the CLI shows them. */
+function stored(parts: FindingParts): StoredFinding {
+  return storedFinding({
     image: `registry.example.com/${parts.workload.name}:1.4.0`,
     message: `${parts.workload.name} runs a mutable tag with IfNotPresent`,
     remediation: 'Pin the digest, or set imagePullPolicy: Always.',
-    evidence: ['the reference has no digest'],
-    status: 'open' as const,
-    origin: 'sweep' as const,
-    firstSeenAt: '2026-11-01T08:00:00.000Z',
-    lastSeenAt: '2026-11-20T08:00:00.000Z',
     ...parts,
-  };
-  return { id: findingId(base), ...base };
+  });
 }
 
 const API = { kind: 'Deployment', namespace: 'prod', name: 'api' };
