@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 
 // A parser thread reads its region of a regular file itself, so the main thread never reads or copies
 // the items of a large dump. Regions are delimited by cuts: positions just after a byte pattern that
@@ -27,73 +27,46 @@ export interface FileSpan {
 
 const SEARCH_BYTES = 64 << 10;
 
-/** Reused by every region this thread reads. */
-let region = Buffer.allocUnsafe(8 << 20);
+/** Reused by every search this thread makes. */
 const search = Buffer.allocUnsafe(SEARCH_BYTES);
 
-/** Reads until `length` bytes are in or the file ends; returns how many were read. */
-function readFully(
-  fd: number,
-  target: Buffer,
-  offset: number,
-  length: number,
-  position: number,
-): number {
+/** Reads until `target` is full or the file ends; returns how many bytes were read. */
+export function readFileBytes(fd: number, target: Uint8Array, position: number): number {
   let total = 0;
-  while (total < length) {
-    const count = readSync(fd, target, offset + total, length - total, position + total);
+  while (total < target.length) {
+    const count = readSync(fd, target, total, target.length - total, position + total);
     if (count === 0) break;
     total += count;
   }
   return total;
 }
 
-/** The first cut at or after `after`, or the end of the file. */
-function firstCut(fd: number, pattern: Uint8Array, cut: number, after: number): number {
+/** The first cut at or after `after`, or the end of the file when there is none. */
+function firstCut(
+  fd: number,
+  pattern: Uint8Array,
+  cut: number,
+  after: number,
+): { offset: number; found: boolean } {
   let position = Math.max(after - cut, 0);
   for (;;) {
-    const count = readFully(fd, search, 0, search.length, position);
+    const count = readFileBytes(fd, search, position);
     const found = search.subarray(0, count).indexOf(pattern);
-    if (found !== -1) return position + found + cut;
-    if (count < search.length) return position + count;
+    if (found !== -1) return { offset: position + found + cut, found: true };
+    if (count < search.length) return { offset: fstatSync(fd).size, found: false };
     position += count - pattern.length + 1;
   }
 }
 
-/** Reads a region's bytes; they stay valid until this thread reads the next region. */
-export function readFileRegion(spec: FileRegion): { bytes: Buffer; span: FileSpan } {
+/**
+ * Where a region lies: two short searches around its ends, so that its bytes can then be read a
+ * slice at a time, each just before it is parsed.
+ */
+export function locateFileRegion(spec: FileRegion): FileSpan {
   const { fd, pattern, cut } = spec;
-  const start = 'at' in spec.from ? spec.from.at : firstCut(fd, pattern, cut, spec.from.after);
-  let filled = 0;
-  let eof = false;
-  const fill = (upTo: number): void => {
-    if (upTo > region.length) {
-      const grown = Buffer.allocUnsafe(Math.max(upTo, region.length * 2));
-      region.copy(grown, 0, 0, filled);
-      region = grown;
-    }
-    const count = readFully(fd, region, filled, upTo - filled, start + filled);
-    eof = count < upTo - filled;
-    filled += count;
-  };
-  fill(Math.max(spec.toAfter - start, 0) + SEARCH_BYTES);
-  // Pattern occurrences whose cut is at or after `toAfter`, within the region.
-  let from = Math.max(spec.toAfter - cut - start, 0);
-  for (;;) {
-    const found = region.subarray(0, filled).indexOf(pattern, from);
-    if (found !== -1) {
-      return {
-        bytes: region.subarray(0, found + cut),
-        span: { start, end: start + found + cut, final: false },
-      };
-    }
-    if (eof) {
-      return {
-        bytes: region.subarray(0, filled),
-        span: { start, end: start + filled, final: true },
-      };
-    }
-    from = Math.max(from, filled - pattern.length + 1);
-    fill(filled * 2);
-  }
+  const start =
+    'at' in spec.from ? spec.from.at : firstCut(fd, pattern, cut, spec.from.after).offset;
+  // The end is the first cut of a pattern that starts inside the region, so a region is never empty.
+  const end = firstCut(fd, pattern, cut, Math.max(spec.toAfter, start + cut));
+  return { start, end: end.offset, final: !end.found };
 }

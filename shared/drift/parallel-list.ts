@@ -198,6 +198,8 @@ export interface ParallelListOptions {
   onItems(count: number): void;
   onProgress?(bytes: number): void;
   regionBytes?: number;
+  /** Bytes a runner indexes at a time within a region. */
+  sliceBytes?: number;
 }
 
 /**
@@ -243,6 +245,7 @@ export class ParallelListReader implements ListItemsDelegate {
       atListStart,
       final,
       nodeGroupLabels: this.options.nodeGroupLabels,
+      ...(this.options.sliceBytes === undefined ? {} : { sliceBytes: this.options.sliceBytes }),
     });
     // A result may be dropped after a mis-cut; its failure is reported through the pool.
     result.catch(() => undefined);

@@ -100,6 +100,8 @@ export interface ListScan {
 
 let compiled: WebAssembly.Module | undefined;
 
+const START: ValuePosition = { offset: 0, line: 0, lineStart: 0 };
+
 /** One per thread: the WebAssembly instance and its memory are reused for every region. */
 export class JsonListIndexer {
   private readonly wasm: JsonIndexExports;
@@ -111,18 +113,44 @@ export class JsonListIndexer {
 
   /**
    * Validates and indexes `bytes`: the items of a list from just after its `[` (`atListStart`) or
-   * just after a `,` between items. `final` says that no input follows.
+   * just after a `,` between items. `final` says that no input follows. Positions count from
+   * `origin`: where `bytes` sit in a larger input that the caller reads in slices.
    */
-  scanList(bytes: Uint8Array, atListStart: boolean, final: boolean): ListScan {
+  scanList(
+    bytes: Uint8Array,
+    atListStart: boolean,
+    final: boolean,
+    origin: ValuePosition = START,
+  ): ListScan {
+    const fill = (input: Uint8Array): number => {
+      input.set(bytes);
+      return bytes.length;
+    };
+    return this.scanInto(bytes.length, fill, atListStart, final, origin);
+  }
+
+  /**
+   * As scanList, for `length` bytes that `fill` writes straight into the parser's memory (from a
+   * file, say); `fill` returns how many it wrote, fewer when the input ended early.
+   */
+  scanInto(
+    length: number,
+    fill: (input: Uint8Array) => number,
+    atListStart: boolean,
+    final: boolean,
+    origin: ValuePosition = START,
+  ): ListScan {
     const wasm = this.wasm;
-    const length = bytes.length;
     if (wasm.layout(length) === 0) {
       throw new RangeError(
         `a JSON region of ${length} bytes does not fit in the parser's memory; is one list item that large?`,
       );
     }
     const buffer = wasm.memory.buffer;
-    new Uint8Array(buffer, wasm.input(), length).set(bytes);
+    const filled = fill(new Uint8Array(buffer, wasm.input(), length));
+    if (filled !== length) {
+      throw new Error(`the input ended after ${filled} of the ${length} bytes expected`);
+    }
     const count = wasm.index(length);
     const outcome = wasm.validateList(count, atListStart, final);
     const json = new IndexedJson(
@@ -133,6 +161,7 @@ export class JsonListIndexer {
         const lines = wasm.newlines(from, to);
         return lines === 0 ? undefined : { lines, last: wasm.newlineOffset() };
       },
+      origin,
     );
     return {
       outcome: outcome === CLOSED ? 'closed' : outcome === FAILED ? 'failed' : 'incomplete',
@@ -159,13 +188,15 @@ type CountNewlines = (from: number, to: number) => { lines: number; last: number
 
 /**
  * Values of validated JSON, addressed by structural index. Only indexes inside complete values may be
- * read: the scan that built it says how far that is.
+ * read: the scan that built it says how far that is. Offsets are into its bytes; positions (lines and
+ * line starts) count from its origin.
  */
 export class IndexedJson {
   readonly bytes: Buffer;
   readonly offsets: Uint32Array;
   private readonly matches: Uint32Array;
   private readonly countNewlines: CountNewlines;
+  private readonly origin: ValuePosition;
   /** Index just after the value read last. */
   next = 0;
   // Lines are counted lazily, forwards from the last position asked for.
@@ -178,18 +209,20 @@ export class IndexedJson {
     offsets: Uint32Array,
     matches: Uint32Array,
     countNewlines: CountNewlines,
+    origin: ValuePosition = START,
   ) {
     this.bytes = bytes;
     this.offsets = offsets;
     this.matches = matches;
     this.countNewlines = countNewlines;
+    this.origin = origin;
   }
 
   offset(index: number): number {
     return this.offsets[index] as number;
   }
 
-  /** Line (0-based) and line start of a byte offset. */
+  /** Where a byte offset lies, counted from the origin: offset, line (0-based) and line start. */
   position(offset: number): ValuePosition {
     if (offset < this.countedTo) {
       this.countedTo = 0;
@@ -202,7 +235,13 @@ export class IndexedJson {
       this.lineStart = counted.last + 1;
     }
     this.countedTo = offset;
-    return { offset, line: this.line, lineStart: this.lineStart };
+    const origin = this.origin;
+    return {
+      offset: origin.offset + offset,
+      line: origin.line + this.line,
+      // Until the first newline, the line is the one the origin sits on.
+      lineStart: this.line === 0 ? origin.lineStart : origin.offset + this.lineStart,
+    };
   }
 
   /** Index just after the value at `index`. */

@@ -70,11 +70,12 @@ function collector() {
     },
     problem: (problem) => outcome.problems.push(problem),
   };
-  const reader = (regionBytes: number): ParallelListReader =>
+  const reader = (regionBytes: number, sliceBytes?: number): ParallelListReader =>
     new ParallelListReader({
       pool,
       nodeGroupLabels: LABELS,
       regionBytes,
+      ...(sliceBytes === undefined ? {} : { sliceBytes }),
       onAggregation: (aggregation) => {
         outcome.folded.merge(aggregation);
         evaluator.addAggregation(aggregation);
@@ -101,14 +102,19 @@ after(async () => {
 });
 
 /** Regions cut by the main thread from a stream read in chunks of `chunk` bytes. */
-async function parallel(text: string, regionBytes: number, chunk?: number): Promise<Outcome> {
+async function parallel(
+  text: string,
+  regionBytes: number,
+  chunk?: number,
+  sliceBytes?: number,
+): Promise<Outcome> {
   const { sink, reader, finish } = collector();
   await readJsonDocuments(
     source(text, chunk),
     'dump.json',
     kubernetesObjectProjection(LABELS),
     sink,
-    reader(regionBytes),
+    reader(regionBytes, sliceBytes),
   );
   return finish();
 }
@@ -119,6 +125,7 @@ let files = 0;
 async function parallelFromFile(
   text: string,
   regionBytes: number,
+  sliceBytes?: number,
 ): Promise<Outcome & { mainThreadBytes: number }> {
   const path = join(directory, `dump-${files++}.json`);
   writeFileSync(path, text);
@@ -141,7 +148,7 @@ async function parallelFromFile(
       'dump.json',
       kubernetesObjectProjection(LABELS),
       sink,
-      reader(regionBytes),
+      reader(regionBytes, sliceBytes),
     );
   } finally {
     await file.close();
@@ -210,11 +217,11 @@ function list(items: unknown[], indent: number | undefined): string {
   );
 }
 
-type ParallelRead = (text: string, regionBytes: number) => Promise<Outcome>;
+type ParallelRead = (text: string, regionBytes: number, sliceBytes?: number) => Promise<Outcome>;
 
 /** The main thread cuts a stream, or the workers read a file themselves. */
 const INPUTS: readonly [string, ParallelRead][] = [
-  ['a stream', (text, regionBytes) => parallel(text, regionBytes, 333)],
+  ['a stream', (text, regionBytes, sliceBytes) => parallel(text, regionBytes, 333, sliceBytes)],
   ['a file', parallelFromFile],
 ];
 
@@ -234,6 +241,13 @@ describe('ParallelListReader', () => {
           const actual = await read(text, regionBytes);
           assert.equal(actual.items, 60, `items with regions of ${regionBytes}`);
           assertSameOutcome(actual, expected, `regions of ${regionBytes}`);
+          assert.deepStrictEqual(actual.problems, expected.problems);
+        }
+        // Regions indexed in slices, some smaller than one item: positions carry across slices.
+        for (const sliceBytes of [100, 2000, 7000]) {
+          const actual = await read(text, 1 << 20, sliceBytes);
+          assert.equal(actual.items, 60, `items with slices of ${sliceBytes}`);
+          assertSameOutcome(actual, expected, `slices of ${sliceBytes}`);
           assert.deepStrictEqual(actual.problems, expected.problems);
         }
       });
@@ -259,10 +273,15 @@ describe('ParallelListReader', () => {
       const good = list([pod(1), pod(2), pod(3)], 4);
       const broken = good.replace('"web-2"', '"web-2" oops');
       const expected = await sequential(broken);
-      const actual = await read(broken, 200);
-      assert.equal(actual.problems.length, 1);
-      assert.deepEqual(actual.problems, expected.problems);
-      assert.match(actual.problems[0]?.message ?? '', /invalid JSON at line \d+, column \d+/);
+      for (const [regionBytes, sliceBytes] of [
+        [200, undefined],
+        [1 << 20, 300],
+      ] as const) {
+        const actual = await read(broken, regionBytes, sliceBytes);
+        assert.equal(actual.problems.length, 1);
+        assert.deepEqual(actual.problems, expected.problems);
+        assert.match(actual.problems[0]?.message ?? '', /invalid JSON at line \d+, column \d+/);
+      }
     });
 
     test(`an empty list, and a list followed by more fields and documents, from ${input}`, async () => {
@@ -321,7 +340,7 @@ describe('ParallelListReader', () => {
     }
   });
 
-  test('property: random lists, layouts and region sizes agree with sequential reading', async () => {
+  test('property: random lists, layouts, region and slice sizes agree with sequential reading', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 25 }),
@@ -329,15 +348,16 @@ describe('ParallelListReader', () => {
         fc.integer({ min: 16, max: 4000 }),
         fc.integer({ min: 1, max: 5000 }),
         fc.boolean(),
-        async (count, indent, regionBytes, chunk, fromFile) => {
+        fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
+        async (count, indent, regionBytes, chunk, fromFile, sliceBytes) => {
           const text = list(
             Array.from({ length: count }, (_, index) => pod(index)),
             indent === 0 ? undefined : indent,
           );
           const expected = await sequential(text);
           const actual = fromFile
-            ? await parallelFromFile(text, regionBytes)
-            : await parallel(text, regionBytes, chunk);
+            ? await parallelFromFile(text, regionBytes, sliceBytes)
+            : await parallel(text, regionBytes, chunk, sliceBytes);
           assertSameOutcome(actual, expected);
           assert.equal(actual.items, count);
         },
