@@ -75,7 +75,7 @@ export class DriftEvaluator {
     this.aggregation.addFacts(facts);
   }
 
-  /** Adds the fold of objects that follow every object added so far (from a parser thread). */
+  /** Adds (and takes over) the fold of objects that follow every object added so far. */
   addAggregation(data: AggregationData): void {
     this.aggregation.merge(data);
   }
@@ -249,8 +249,8 @@ export class DriftEvaluator {
         else suppressed.push({ ...judged, suppression: { reason: suppression } });
       }
     }
-    findings.sort(compareFindings);
-    suppressed.sort(compareFindings);
+    sortByFindingOrder(findings);
+    sortByFindingOrder(suppressed);
     const counts = { info: 0, warning: 0, error: 0 };
     for (const finding of findings) counts[finding.severity]++;
     return {
@@ -366,13 +366,24 @@ function dedupeFindings(findings: readonly Finding[]): Finding[] {
 }
 
 export function compareFindings(a: Finding, b: Finding): number {
+  return compareKeyed(a, workloadKey(a.workload), b, workloadKey(b.workload));
+}
+
+function compareKeyed(a: Finding, aWorkload: string, b: Finding, bWorkload: string): number {
   return (
     compareSeverity(b.severity, a.severity) ||
-    compareText(workloadKey(a.workload), workloadKey(b.workload)) ||
+    compareText(aWorkload, bWorkload) ||
     compareText(a.container.name, b.container.name) ||
     compareText(a.ruleId, b.ruleId) ||
     compareText(a.image, b.image)
   );
+}
+
+/** Sorts in place in compareFindings order, with each workload key built once, not per comparison. */
+function sortByFindingOrder<T extends Finding>(findings: T[]): void {
+  const keyed = findings.map((finding) => ({ finding, workload: workloadKey(finding.workload) }));
+  keyed.sort((a, b) => compareKeyed(a.finding, a.workload, b.finding, b.workload));
+  for (const [index, { finding }] of keyed.entries()) findings[index] = finding;
 }
 
 function compareText(a: string, b: string): number {
