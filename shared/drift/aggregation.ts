@@ -257,16 +257,21 @@ export class WorkloadAggregation {
     }
   }
 
-  /** Merges a fold of the objects that follow every object folded so far. */
+  /**
+   * Merges a fold of the objects that follow every object folded so far. The fold is taken over, not
+   * copied: its aggregates may become this fold's own, so the caller must not use it afterwards.
+   */
   merge(data: AggregationData): void {
     this.data.objects += data.objects;
     this.data.pods += data.pods;
     for (const [name, node] of data.nodes) this.data.nodes.set(name, node);
     for (const [key, partial] of data.aggregates) {
-      const { kind, namespace, name } = partial.ref;
-      const aggregate = entry(this.data.aggregates, key, () =>
-        emptyAggregate(kind, namespace, name),
-      );
+      const aggregate = this.data.aggregates.get(key);
+      // A workload first seen in this fold: merging it into an empty aggregate would rebuild it as is.
+      if (aggregate === undefined) {
+        this.data.aggregates.set(key, partial);
+        continue;
+      }
       // The object itself sets the owner; a later copy of it wins, as when folding one by one.
       if (partial.seen) {
         aggregate.seen = true;

@@ -77,7 +77,8 @@ function collector() {
       regionBytes,
       ...(sliceBytes === undefined ? {} : { sliceBytes }),
       onAggregation: (aggregation) => {
-        outcome.folded.merge(aggregation);
+        // Both take the fold over, so each gets its own copy.
+        outcome.folded.merge(structuredClone(aggregation));
         evaluator.addAggregation(aggregation);
       },
       onProblem: (problem) => outcome.problems.push(problem),
