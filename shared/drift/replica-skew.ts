@@ -43,6 +43,8 @@ function shortDigest(digest: string): string {
 }
 
 export function detectReplicaSkew(input: SkewInput): Finding | undefined {
+  // Each image ID names one digest, so a single one cannot disagree with itself.
+  if (input.imageIds.size < 2) return undefined;
   // digest (after folding platform manifests into their index, where known) → arch → pods
   const byDigest = new Map<string, Map<string, number>>();
   const nodesByDigest = new Map<string, Set<string>>();
