@@ -29,6 +29,7 @@ interface JsonIndexExports {
   input(): number;
   offsets(): number;
   matches(): number;
+  backslashBlocks(): number;
   itemSeparator(): number;
   listEnd(): number;
 }
@@ -157,6 +158,7 @@ export class JsonListIndexer {
       Buffer.from(buffer, wasm.input(), length),
       new Uint32Array(buffer, wasm.offsets(), count),
       new Uint32Array(buffer, wasm.matches(), count),
+      new Uint8Array(buffer, wasm.backslashBlocks(), (length >> 6) + 1),
       (from, to) => {
         const lines = wasm.newlines(from, to);
         return lines === 0 ? undefined : { lines, last: wasm.newlineOffset() };
@@ -195,6 +197,8 @@ export class IndexedJson {
   readonly bytes: Buffer;
   readonly offsets: Uint32Array;
   private readonly matches: Uint32Array;
+  /** Per 64-byte block of `bytes`: 1 when it holds a backslash, so that most keys need no scan for one. */
+  private readonly backslashBlocks: Uint8Array;
   private readonly countNewlines: CountNewlines;
   private readonly origin: ValuePosition;
   /** Index just after the value read last. */
@@ -208,12 +212,14 @@ export class IndexedJson {
     bytes: Buffer,
     offsets: Uint32Array,
     matches: Uint32Array,
+    backslashBlocks: Uint8Array,
     countNewlines: CountNewlines,
     origin: ValuePosition = START,
   ) {
     this.bytes = bytes;
     this.offsets = offsets;
     this.matches = matches;
+    this.backslashBlocks = backslashBlocks;
     this.countNewlines = countNewlines;
     this.origin = origin;
   }
@@ -346,7 +352,7 @@ export class IndexedJson {
       const keyStart = (offsets[key] as number) + 1;
       const keyEnd = this.stringEnd(key);
       const value = key + 2;
-      const entry = findEntry(node, bytes, keyStart, keyEnd);
+      const entry = findEntry(node, bytes, keyStart, keyEnd, this.backslashBlocks);
       if (entry !== undefined) {
         if (node.positioned.has(entry.key)) {
           positions ??= {};
@@ -371,12 +377,16 @@ export class IndexedJson {
   }
 }
 
-/** The projection entry for the key in `bytes[start, end)`; escaped keys are matched decoded. */
+/**
+ * The projection entry for the key in `bytes[start, end)`; escaped keys are matched decoded. Only a
+ * key in a block that holds a backslash can be escaped.
+ */
 function findEntry(
   node: ProjectionNode,
   bytes: Buffer,
   start: number,
   end: number,
+  backslashBlocks: Uint8Array,
 ): ProjectionEntry | undefined {
   const candidates = node.byLength[end - start];
   if (candidates !== undefined) {
@@ -387,6 +397,10 @@ function findEntry(
       if (at === expected.length) return entry;
     }
   }
+  let backslash = false;
+  for (let block = start >> 6; block <= (end - 1) >> 6 && !backslash; block++)
+    backslash = backslashBlocks[block] === 1;
+  if (!backslash) return undefined;
   for (let pos = start; pos < end; pos++) {
     if (bytes[pos] === 0x5c) {
       const name = decodeJsonString(bytes, start, end);

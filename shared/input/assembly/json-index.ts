@@ -59,12 +59,14 @@ const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0
 
 const PADDING = 64;
 
-// Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches.
+// Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches, and
+// one byte per 64-byte block of input that says whether the block holds a backslash.
 let stackPointer: usize = 0;
 let kindPointer: usize = 0;
 let inputPointer: usize = 0;
 let offsetsPointer: usize = 0;
 let matchesPointer: usize = 0;
+let backslashBlocksPointer: usize = 0;
 let capacity: i32 = 0;
 
 let failureCode: i32 = 0;
@@ -94,6 +96,10 @@ export function offsets(): usize {
 export function matches(): usize {
   return matchesPointer;
 }
+/** One byte per 64-byte block of the input indexed last: 1 when the block holds a backslash. */
+export function backslashBlocks(): usize {
+  return backslashBlocksPointer;
+}
 /** Index of the last `,` between list items that validateList() reached, or -1. */
 export function itemSeparator(): i32 {
   return lastItemSeparator;
@@ -116,7 +122,8 @@ export function layout(length: i32): bool {
   // Every byte can be a structural (`[1,1,1]`), plus the end marker.
   const offsetsStart = (inputStart + <usize>length + PADDING + 15) & ~(<usize>15);
   const matchesStart = offsetsStart + ((<usize>length + 2) << 2);
-  const end = matchesStart + ((<usize>length + 2) << 2);
+  const backslashBlocksStart = matchesStart + ((<usize>length + 2) << 2);
+  const end = backslashBlocksStart + (<usize>length >> 6) + 1;
   const pages = <i32>((end + 0xffff) >> 16);
   const grow = pages - memory.size();
   if (grow > 0 && memory.grow(grow) < 0) return false;
@@ -125,6 +132,7 @@ export function layout(length: i32): bool {
   inputPointer = inputStart;
   offsetsPointer = offsetsStart;
   matchesPointer = matchesStart;
+  backslashBlocksPointer = backslashBlocksStart;
   capacity = length;
   return true;
 }
@@ -227,6 +235,7 @@ export function index(length: i32): i32 {
           )
         )) << shift;
     }
+    store<u8>(backslashBlocksPointer + (<usize>block >> 6), <u8>(backslash != 0));
     let escaped: u64 = 0;
     if (backslash != 0 || escapeCarry != 0) {
       // A backslash escapes the next byte unless it is itself escaped.

@@ -189,6 +189,21 @@ describe('JsonListIndexer', () => {
     });
   });
 
+  test('finds escaped keys wherever they fall among the 64-byte blocks of the input', () => {
+    const selection = projection({ name: true, image: true });
+    for (let pad = 0; pad < 140; pad++) {
+      // The escape lands before, on and after block boundaries, in keys that match and keys that do not.
+      const text = Buffer.from(
+        `{"p": "${'x'.repeat(pad)}", "na\\u006de": "web", "ima\\u0067e": "a", "im\\"x": 1}]`,
+      );
+      const scan = jsonListIndexer().scanList(text, true, true);
+      const fromIndex = scan.json.value(0, selection);
+      const fromCursor = new JsonCursor(text, 0, text.length, true).value(selection);
+      assert.deepStrictEqual(fromIndex, { name: 'web', image: 'a' }, `padding ${pad}`);
+      assert.deepStrictEqual(fromIndex, fromCursor, `padding ${pad}`);
+    }
+  });
+
   test('property: random lists read the same, whole, cut short or damaged', () => {
     const layouts = fc.constantFrom(undefined, 0, 1, 2, 4);
     fc.assert(
