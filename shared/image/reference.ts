@@ -394,6 +394,21 @@ export function tryParseImageReference(input: string): ImageReference | ImageRef
   }
 }
 
+/** Parsed references by input; workloads repeat the same few images across thousands of pods. */
+const remembered = new Map<string, ImageReference | ImageReferenceError>();
+const REMEMBERED_LIMIT = 4096;
+
+/** tryParseImageReference for inputs that repeat: the last few thousand distinct ones are kept. */
+export function tryParseImageReferenceCached(input: string): ImageReference | ImageReferenceError {
+  let parsed = remembered.get(input);
+  if (parsed === undefined) {
+    if (remembered.size >= REMEMBERED_LIMIT) remembered.clear();
+    parsed = tryParseImageReference(input);
+    remembered.set(input, parsed);
+  }
+  return parsed;
+}
+
 /** The fully qualified form: `docker.io/library/nginx:1.27`. */
 export function normalizeImageReference(input: string): string {
   return parse(input).canonical;

@@ -4,7 +4,7 @@ import type {
   PullPolicy,
   SourceLocation,
 } from '#shared/drift/model.ts';
-import { tryParseImageReference } from '#shared/image/reference.ts';
+import { tryParseImageReferenceCached } from '#shared/image/reference.ts';
 import {
   asArray,
   asRecord,
@@ -332,7 +332,7 @@ export function extractObject(
       problem(`${siteKind} "${itemName}" has no image`, imagePath, position);
       return;
     }
-    const reference = tryParseImageReference(image);
+    const reference = tryParseImageReferenceCached(image);
     if (reference instanceof Error) {
       problem(reference.message, imagePath, position);
       return;

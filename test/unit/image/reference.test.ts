@@ -11,6 +11,7 @@ import {
   parseDigest,
   parseImageReference,
   tryParseImageReference,
+  tryParseImageReferenceCached,
 } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import { assertReferenceError, short } from '../../support/image-reference.ts';
@@ -827,5 +828,31 @@ describe('properties of arbitrary text', () => {
         return input.slice(0, i) + char + input.slice(i + 1);
       });
     fc.assert(fc.property(mutated, assertWellFormedOutcome), { numRuns: 3000 });
+  });
+});
+
+describe('tryParseImageReferenceCached', () => {
+  it('answers as tryParseImageReference does, the second time from memory', () => {
+    for (const input of [
+      'nginx',
+      'host:5000/app:1@sha256:'.concat('a'.repeat(64)),
+      'Bad:Ref',
+      '',
+    ]) {
+      const first = tryParseImageReferenceCached(input);
+      assert.deepEqual(first, tryParseImageReference(input), input);
+      if (first instanceof Error)
+        assert.equal(first.message, (tryParseImageReference(input) as Error).message);
+      assert.equal(tryParseImageReferenceCached(input), first, `${input} is remembered`);
+    }
+  });
+
+  it('keeps answering right past the number of inputs it remembers', () => {
+    for (let index = 0; index < 10_000; index++) {
+      const parsed = tryParseImageReferenceCached(`registry.example/app-${index}:v${index % 7}`);
+      assert.ok(!(parsed instanceof Error));
+      assert.equal(parsed.repository, `app-${index}`);
+      assert.equal(parsed.tag, `v${index % 7}`);
+    }
   });
 });
