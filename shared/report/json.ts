@@ -66,19 +66,31 @@ function problemJson(problem: InputProblem): Partial<InputProblem> {
   return ordered(problem, ['file', 'document', 'line', 'path', 'message']);
 }
 
-/** A list of the report, turned into JSON one element at a time. */
+/** A list of the report, turned into JSON a batch of elements at a time. */
 interface JsonList {
   count: number;
-  each(): Iterable<unknown>;
+  batches(): Iterable<unknown[]>;
 }
+
+const BATCH_ELEMENTS = 256;
 
 function jsonList<T>(items: readonly T[], toJson: (item: T) => unknown): JsonList {
   return {
     count: items.length,
-    *each() {
-      for (const item of items) yield toJson(item);
+    *batches() {
+      for (let start = 0; start < items.length; start += BATCH_ELEMENTS)
+        yield items.slice(start, start + BATCH_ELEMENTS).map(toJson);
     },
   };
+}
+
+// A batch stringified as the value of a top-level key comes out indented exactly as a list of the
+// report does; what lies between these two is its elements and their separators.
+const BATCH_OPENING = '{\n  "list": ['.length;
+const BATCH_CLOSING = '\n  ]\n}'.length;
+
+function batchJson(batch: unknown[]): string {
+  return JSON.stringify({ list: batch }, null, 2).slice(BATCH_OPENING, -BATCH_CLOSING);
 }
 
 type ReportField = { key: string; value: unknown } | { key: string; list: JsonList };
@@ -103,29 +115,40 @@ export function* formatJsonChunks(report: DriftReport): Generator<string> {
     { key: 'suppressed', list: jsonList(sortFindings(report.suppressed), suppressedJson) },
     { key: 'problems', list: jsonList(sortProblems(report.problems), problemJson) },
   ];
-  let pending = '{';
+  // Pieces are joined once per chunk: one flat string, rather than a rope of thousands of
+  // concatenations that writing it would have to flatten.
+  let pending: string[] = ['{'];
+  let pendingLength = 1;
+  const add = (text: string): void => {
+    pending.push(text);
+    pendingLength += text.length;
+  };
   for (const [index, field] of fields.entries()) {
-    pending += `${index === 0 ? '' : ','}\n  ${JSON.stringify(field.key)}: `;
+    add(`${index === 0 ? '' : ','}\n  ${JSON.stringify(field.key)}: `);
     if ('value' in field) {
-      pending += indented(field.value, '  ');
+      add(indented(field.value, '  '));
       continue;
     }
     if (field.list.count === 0) {
-      pending += '[]';
+      add('[]');
       continue;
     }
     let separator = '[';
-    for (const item of field.list.each()) {
-      pending += `${separator}\n    ${indented(item, '    ')}`;
-      separator = ',';
-      if (pending.length >= CHUNK_CHARACTERS) {
-        yield pending;
-        pending = '';
+    for (const batch of field.list.batches()) {
+      const text = batchJson(batch);
+      if (pendingLength + text.length > CHUNK_CHARACTERS && pendingLength > 0) {
+        yield pending.join('');
+        pending = [];
+        pendingLength = 0;
       }
+      add(separator);
+      add(text);
+      separator = ',';
     }
-    pending += '\n  ]';
+    add('\n  ]');
   }
-  yield `${pending}\n}\n`;
+  add('\n}\n');
+  yield pending.join('');
 }
 
 export function formatJson(report: DriftReport): string {
