@@ -30,7 +30,16 @@ export interface MergedSite {
  * site, or a site whose explicitness is more certain than any before it.
  */
 export interface SiteFold extends MergedSite {
-  shapers: MergedSite[];
+  /**
+   * Undefined while the first site is the only one that shaped the fold (then it is the fold's own
+   * site and flag): most folds never change, and this saves two objects each across threads.
+   */
+  shapers: MergedSite[] | undefined;
+}
+
+/** The sites that shaped a fold, in order. */
+export function shapersOf(fold: SiteFold): readonly MergedSite[] {
+  return fold.shapers ?? [fold];
 }
 
 /** The node-group constraints of an aggregate's pod specs. */
@@ -114,20 +123,24 @@ export function mergeSite(target: Map<string, SiteFold>, site: ImageSite, own: b
   const key = siteKey(site);
   const existing = target.get(key);
   if (existing === undefined) {
-    target.set(key, { site, own, shapers: [{ site, own }] });
+    target.set(key, { site, own, shapers: undefined });
     return;
   }
   let bestRank = -1;
-  for (const shaper of existing.shapers)
+  for (const shaper of shapersOf(existing))
     bestRank = Math.max(bestRank, explicitnessRank(shaper.site));
   const shapes = (own && !existing.own) || explicitnessRank(site) > bestRank;
+  // Only a site that shapes the fold changes it; the first site is listed before it does.
+  if (!shapes) return;
+  const shapers = existing.shapers ?? [{ site: existing.site, own: existing.own }];
   if (own && !existing.own) {
     existing.site = withBetterExplicitness(site, existing.site);
     existing.own = true;
   } else {
     existing.site = withBetterExplicitness(existing.site, site);
   }
-  if (shapes) existing.shapers.push({ site, own });
+  shapers.push({ site, own });
+  existing.shapers = shapers;
 }
 
 /**
@@ -282,7 +295,7 @@ export class WorkloadAggregation {
       mergeCounts(aggregate.nodes, partial.nodes);
       mergeConstraints(aggregate.constraints, partial.constraints);
       for (const fold of partial.sites.values()) {
-        for (const { site, own } of fold.shapers) mergeSite(aggregate.sites, site, own);
+        for (const { site, own } of shapersOf(fold)) mergeSite(aggregate.sites, site, own);
       }
       for (const [runningKey, digests] of partial.running) {
         mergeRunning(aggregate.running, runningKey, digests);

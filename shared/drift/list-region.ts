@@ -14,13 +14,14 @@ import type { InputProblem } from './model.ts';
 // `consumed` short of the region's length, and the main thread re-cuts.
 //
 // Positions in the result are relative to the region: lines count from 1 at the region's start, and on
-// that first line columns count from the region's start. The main thread rebases them in input order.
+// that first line columns count from the region's start. The main thread rebases them in input order,
+// and fills in the file of every location and problem, left empty here so as not to send the same
+// name once per site.
 
 export interface RegionTask {
   id: number;
   /** The region's bytes, or where in a regular file the thread reads them itself. */
   bytes: Uint8Array | FileRegion;
-  file: string;
   document: number;
   pathPrefix: string;
   listItemKind: InputDocument['listItemKind'];
@@ -144,7 +145,7 @@ function parseRegion(task: RegionTask, bytes: RegionBytes): RegionResult {
       const { facts, problems } = extractObject(
         value,
         {
-          file: task.file,
+          file: '',
           document: task.document,
           itemPath: `${task.pathPrefix}[${RELATIVE_ITEM}${result.items}]`,
         },

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
-import type { AggregationData } from './aggregation.ts';
+import { type AggregationData, shapersOf } from './aggregation.ts';
 import type { FileRegion } from './file-region.ts';
 import { RELATIVE_ITEM, type RegionResult, type RegionTask, runRegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
@@ -134,15 +134,21 @@ function rebasePosition<T extends { line?: number; column?: number }>(
   target.line += rebase.line;
 }
 
-function rebaseResult(result: RegionResult, rebase: Rebase, prefixLength: number): void {
+function rebaseResult(
+  result: RegionResult,
+  rebase: Rebase,
+  prefixLength: number,
+  file: string,
+): void {
   // Merged sites share their location with the sites that shaped them; each is moved once.
   const rebased = new Set<SourceLocation>();
   for (const aggregate of result.aggregation.aggregates.values()) {
     for (const fold of aggregate.sites.values()) {
-      for (const { site } of fold.shapers) {
+      for (const { site } of shapersOf(fold)) {
         const location: SourceLocation = site.location;
         if (rebased.has(location)) continue;
         rebased.add(location);
+        location.file = file;
         if (location.path !== undefined)
           location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
         rebasePosition(location, rebase);
@@ -150,6 +156,7 @@ function rebaseResult(result: RegionResult, rebase: Rebase, prefixLength: number
     }
   }
   for (const problem of result.problems) {
+    problem.file = file;
     if (problem.path !== undefined)
       problem.path = rebasePath(problem.path, prefixLength, rebase.itemIndex);
     rebasePosition(problem, rebase);
@@ -238,7 +245,6 @@ export class ParallelListReader implements ListItemsDelegate {
   ): Promise<RegionResult> {
     const result = this.options.pool.run({
       bytes,
-      file: context.file,
       document: context.document,
       pathPrefix: context.pathPrefix,
       listItemKind: context.listItemKind,
@@ -385,7 +391,7 @@ export class ParallelListReader implements ListItemsDelegate {
         regions.restart(expectedStart, expectedStart);
         continue;
       }
-      rebaseResult(result, rebase, prefixLength);
+      rebaseResult(result, rebase, prefixLength, context.file);
       for (const problem of result.problems) this.options.onProblem(problem);
       this.options.onAggregation(result.aggregation);
       this.options.onItems(result.items);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { WorkloadAggregation } from '#shared/drift/aggregation.ts';
+import { shapersOf, WorkloadAggregation } from '#shared/drift/aggregation.ts';
 import type { ImageSite, ObjectFacts } from '#shared/workload/extract.ts';
 
 // Parser threads fold their own objects and the main thread merges the folds in input order: the
@@ -166,7 +166,9 @@ describe('WorkloadAggregation', () => {
     assert.equal(sites[0]?.site.location.line, 1, 'the first site stays the one reported');
     assert.equal(sites[0]?.site.explicitness?.evidence, 'line 2', 'the most certain evidence wins');
     assert.deepEqual(
-      sites[0]?.shapers.map((shaper) => shaper.site.location.line),
+      (sites[0] === undefined ? [] : shapersOf(sites[0])).map(
+        (shaper) => shaper.site.location.line,
+      ),
       [1, 2],
       'only the sites that changed the fold are kept for a later merge',
     );

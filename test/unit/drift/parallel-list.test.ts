@@ -270,6 +270,20 @@ describe('ParallelListReader', () => {
       assert.equal(actual.items, 12);
     });
 
+    test(`reports bad fields inside items with their file, item and line, from ${input}`, async () => {
+      const items = Array.from({ length: 30 }, (_, index) => pod(index));
+      const spec = (items[17] as { spec: { containers: { image: string }[] } }).spec;
+      (spec.containers[0] as { image: string }).image = 'ghcr.io/Acme/web:1';
+      const text = list(items, 4);
+      const expected = await sequential(text);
+      assert.equal(expected.problems.length, 1);
+      assert.equal(expected.problems[0]?.file, 'dump.json');
+      for (const regionBytes of [300, 4000]) {
+        const actual = await read(text, regionBytes);
+        assert.deepStrictEqual(actual.problems, expected.problems, `regions of ${regionBytes}`);
+      }
+    });
+
     test(`reports a syntax error at its absolute line and column and stops, from ${input}`, async () => {
       const good = list([pod(1), pod(2), pod(3)], 4);
       const broken = good.replace('"web-2"', '"web-2" oops');
