@@ -132,7 +132,8 @@ export class JsonListIndexer {
 
   /**
    * As scanList, for `length` bytes that `fill` writes straight into the parser's memory (from a
-   * file, say); `fill` returns how many it wrote, fewer when the input ended early.
+   * file, say). `fill` returns how many it wrote: fewer means the input ended there (a file cut short
+   * while it was read), and the scan treats that as the end of the input.
    */
   scanInto(
     length: number,
@@ -148,14 +149,11 @@ export class JsonListIndexer {
       );
     }
     const buffer = wasm.memory.buffer;
-    const filled = fill(new Uint8Array(buffer, wasm.input(), length));
-    if (filled !== length) {
-      throw new Error(`the input ended after ${filled} of the ${length} bytes expected`);
-    }
-    const count = wasm.index(length);
-    const outcome = wasm.validateList(count, atListStart, final);
+    const filled = Math.min(fill(new Uint8Array(buffer, wasm.input(), length)), length);
+    const count = wasm.index(filled);
+    const outcome = wasm.validateList(count, atListStart, final || filled < length);
     const json = new IndexedJson(
-      Buffer.from(buffer, wasm.input(), length),
+      Buffer.from(buffer, wasm.input(), filled),
       new Uint32Array(buffer, wasm.offsets(), count),
       new Uint32Array(buffer, wasm.matches(), count),
       new Uint8Array(buffer, wasm.backslashBlocks(), (length >> 6) + 1),

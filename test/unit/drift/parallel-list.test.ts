@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -323,6 +323,35 @@ describe('ParallelListReader', () => {
       actual.mainThreadBytes < (4 << 20) + 4096,
       `the main thread read ${actual.mainThreadBytes} of ${text.length} bytes`,
     );
+  });
+
+  test('a file cut short after it was opened ends in a syntax error, as reading it whole would', async () => {
+    const items = Array.from({ length: 400 }, (_, index) => pod(index));
+    const text = list(items, 2);
+    const cutAt = Math.floor(text.length * 0.6);
+    const expected = await sequential(text.slice(0, cutAt));
+    const path = join(directory, `dump-${files++}.json`);
+    writeFileSync(path, text);
+    const file = await openFileSource(path);
+    // The reader has taken the file's size; the parser threads find it shorter.
+    truncateSync(path, cutAt);
+    const { sink, reader, finish } = collector();
+    try {
+      await readJsonDocuments(
+        file,
+        'dump.json',
+        kubernetesObjectProjection(LABELS),
+        sink,
+        reader(16 << 10),
+      );
+    } finally {
+      await file.close();
+    }
+    const actual = finish();
+    assert.equal(actual.problems.length, 1);
+    assert.deepEqual(actual.problems, expected.problems);
+    assert.match(actual.problems[0]?.message ?? '', /unexpected end of input/);
+    assertSameOutcome(actual, expected);
   });
 
   test('each task gets its own result, even when results of abandoned tasks arrive late', {

@@ -189,6 +189,23 @@ describe('JsonListIndexer', () => {
     });
   });
 
+  test('input that ends before the bytes asked for is read as ended there', () => {
+    const text = Buffer.from('{"a": 1}, {"b": 2}, {"c": 3}]');
+    const cut = text.indexOf('{"c"') + 3;
+    const scan = jsonListIndexer().scanInto(
+      text.length,
+      (input) => {
+        input.set(text.subarray(0, cut));
+        return cut;
+      },
+      true,
+      false,
+    );
+    assert.equal(scan.outcome, 'failed');
+    assert.deepEqual(scan.error, { reason: 'unexpected end of input', offset: cut });
+    assert.equal(scan.json.offset(scan.separator), text.indexOf(', {"c"'));
+  });
+
   test('finds escaped keys wherever they fall among the 64-byte blocks of the input', () => {
     const selection = projection({ name: true, image: true });
     for (let pad = 0; pad < 140; pad++) {
