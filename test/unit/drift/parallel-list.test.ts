@@ -122,15 +122,20 @@ async function parallel(
 
 let files = 0;
 
-/** Regions the workers read from a file themselves; `read` counts what the main thread read. */
+/**
+ * Regions the workers read from a file themselves; `read` counts what the main thread read.
+ * `afterOpen` runs once the reader has opened the file and taken its size.
+ */
 async function parallelFromFile(
   text: string,
   regionBytes: number,
   sliceBytes?: number,
+  afterOpen?: (path: string) => void,
 ): Promise<Outcome & { mainThreadBytes: number }> {
   const path = join(directory, `dump-${files++}.json`);
   writeFileSync(path, text);
   const file = await openFileSource(path);
+  afterOpen?.(path);
   let mainThreadBytes = 0;
   const counting: ByteSource = {
     ...file,
@@ -330,24 +335,10 @@ describe('ParallelListReader', () => {
     const text = list(items, 2);
     const cutAt = Math.floor(text.length * 0.6);
     const expected = await sequential(text.slice(0, cutAt));
-    const path = join(directory, `dump-${files++}.json`);
-    writeFileSync(path, text);
-    const file = await openFileSource(path);
     // The reader has taken the file's size; the parser threads find it shorter.
-    truncateSync(path, cutAt);
-    const { sink, reader, finish } = collector();
-    try {
-      await readJsonDocuments(
-        file,
-        'dump.json',
-        kubernetesObjectProjection(LABELS),
-        sink,
-        reader(16 << 10),
-      );
-    } finally {
-      await file.close();
-    }
-    const actual = finish();
+    const actual = await parallelFromFile(text, 16 << 10, undefined, (path) =>
+      truncateSync(path, cutAt),
+    );
     assert.equal(actual.problems.length, 1);
     assert.deepEqual(actual.problems, expected.problems);
     assert.match(actual.problems[0]?.message ?? '', /unexpected end of input/);
