@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const JSON_INDEX_SOURCE = join(ROOT, 'shared/input/assembly/json-index.ts');
+const JSON_INDEX_SOURCE = join(ROOT, 'shared/input/assembly/json-index.ts');
 export const JSON_INDEX_MODULE = join(ROOT, 'shared/input/json-index-wasm.ts');
 
 /** The compiler flags are part of the output: SIMD on, no runtime, no assertions, no imports. */

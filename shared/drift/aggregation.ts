@@ -87,7 +87,7 @@ function siteKey(site: ImageSite): string {
   return `${site.kind}${KEY_SEPARATOR}${site.name}${KEY_SEPARATOR}${site.image}${KEY_SEPARATOR}${site.policy ?? ''}`;
 }
 
-export function runningKey(kind: string, name: string, image: string): string {
+function runningKey(kind: string, name: string, image: string): string {
   return `${kind}${KEY_SEPARATOR}${name}${KEY_SEPARATOR}${image}`;
 }
 
@@ -126,10 +126,8 @@ export function mergeSite(target: Map<string, SiteFold>, site: ImageSite, own: b
     target.set(key, { site, own, shapers: undefined });
     return;
   }
-  let bestRank = -1;
-  for (const shaper of shapersOf(existing))
-    bestRank = Math.max(bestRank, explicitnessRank(shaper.site));
-  const shapes = (own && !existing.own) || explicitnessRank(site) > bestRank;
+  // The fold's site always carries the most certain explicitness of the sites before it.
+  const shapes = (own && !existing.own) || explicitnessRank(site) > explicitnessRank(existing.site);
   // Only a site that shapes the fold changes it; the first site is listed before it does.
   if (!shapes) return;
   const shapers = existing.shapers ?? [{ site: existing.site, own: existing.own }];

@@ -1,5 +1,5 @@
 import type { Config } from '#shared/config/schema.ts';
-import { type ImageReference, parseImageReference } from '#shared/image/reference.ts';
+import { type ImageReference, tryParseImageReferenceCached } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import { globMatches } from '#shared/text/glob.ts';
 import type { ImageSite, ObjectFacts } from '#shared/workload/extract.ts';
@@ -53,7 +53,6 @@ export class DriftEvaluator {
   private readonly options: EvaluationOptions;
   private readonly aggregation = new WorkloadAggregation();
   private readonly problems: InputProblem[] = [];
-  private readonly references = new Map<string, ImageReference>();
   private readonly files = new Set<string>();
   private documents = 0;
 
@@ -88,12 +87,10 @@ export class DriftEvaluator {
     );
   }
 
+  /** Images reach the evaluator validated, by extraction or by the config schema. */
   private reference(image: string): ImageReference {
-    let reference = this.references.get(image);
-    if (reference === undefined) {
-      reference = parseImageReference(image);
-      this.references.set(image, reference);
-    }
+    const reference = tryParseImageReferenceCached(image);
+    if (reference instanceof Error) throw reference;
     return reference;
   }
 

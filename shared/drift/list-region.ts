@@ -92,7 +92,7 @@ export function runRegionTask(task: RegionTask): RegionResult {
  * Bytes indexed at a time. A region is indexed and read in slices this size, so that its bytes and
  * their index are still in the CPU's cache when the projection walk reads them.
  */
-export const SLICE_BYTES = 1 << 20;
+const SLICE_BYTES = 1 << 20;
 
 function parseRegion(task: RegionTask, bytes: RegionBytes): RegionResult {
   const aggregation = new WorkloadAggregation();

@@ -370,65 +370,69 @@ export class ParallelListReader implements ListItemsDelegate {
       inFlight.length = 0;
     };
 
-    for (;;) {
-      while (inFlight.length < maxInFlight) {
-        const region = await regions.next(atListStart && inFlight.length === 0);
-        if (region === undefined) break;
-        inFlight.push(region);
+    // However the loop ends, no region may still be reading when the caller closes the file.
+    try {
+      for (;;) {
+        while (inFlight.length < maxInFlight) {
+          const region = await regions.next(atListStart && inFlight.length === 0);
+          if (region === undefined) break;
+          inFlight.push(region);
+        }
+        const head = inFlight.shift();
+        if (head === undefined) {
+          // The last region ended at a cut short of the end (a file that grew): carry on from there.
+          regions.restart(expectedStart, expectedStart);
+          continue;
+        }
+        const result = await head.result;
+        const start = result.span?.start ?? expectedStart;
+        const end = result.span?.end ?? head.end ?? start;
+        if (start !== expectedStart) {
+          // Workers disagreed on a cut: parse again from where the last region really ended.
+          await abandon();
+          regions.restart(expectedStart, expectedStart);
+          continue;
+        }
+        rebaseResult(result, rebase, prefixLength, context.file);
+        for (const problem of result.problems) this.options.onProblem(problem);
+        this.options.onAggregation(result.aggregation);
+        this.options.onItems(result.items);
+        if (result.syntaxError !== undefined) {
+          const position = { line: result.syntaxError.line, column: result.syntaxError.column };
+          rebasePosition(position, rebase);
+          this.options.onProblem({
+            file: context.file,
+            document: context.document,
+            line: position.line,
+            message: `invalid JSON at line ${position.line}, column ${position.column}: ${result.syntaxError.message}`,
+          });
+          return 'stopped';
+        }
+        if (result.newlines > 0) lineStart = start + result.lastLineStart;
+        const resumeAt = start + (result.closedAt ?? result.consumed);
+        const line = rebase.line + result.newlines;
+        this.options.onProgress?.(resumeAt);
+        rebase = {
+          line,
+          firstLineColumns: resumeAt - lineStart,
+          itemIndex: rebase.itemIndex + result.items,
+        };
+        if (result.closedAt !== undefined) {
+          await abandon();
+          regions.closed(resumeAt, line, lineStart);
+          return 'closed';
+        }
+        regions.consumed(resumeAt, line, lineStart);
+        expectedStart = resumeAt;
+        atListStart = rebase.itemIndex === 0 && resumeAt === listStart;
+        if (resumeAt !== end) {
+          // The cut fell inside an item: later regions started in the wrong place.
+          await abandon();
+          regions.restart(resumeAt, end);
+        }
       }
-      const head = inFlight.shift();
-      if (head === undefined) {
-        // The last region ended at a cut short of the end (a file that grew): carry on from there.
-        regions.restart(expectedStart, expectedStart);
-        continue;
-      }
-      const result = await head.result;
-      const start = result.span?.start ?? expectedStart;
-      const end = result.span?.end ?? head.end ?? start;
-      if (start !== expectedStart) {
-        // Workers disagreed on a cut: parse again from where the last region really ended.
-        await abandon();
-        regions.restart(expectedStart, expectedStart);
-        continue;
-      }
-      rebaseResult(result, rebase, prefixLength, context.file);
-      for (const problem of result.problems) this.options.onProblem(problem);
-      this.options.onAggregation(result.aggregation);
-      this.options.onItems(result.items);
-      if (result.syntaxError !== undefined) {
-        const position = { line: result.syntaxError.line, column: result.syntaxError.column };
-        rebasePosition(position, rebase);
-        this.options.onProblem({
-          file: context.file,
-          document: context.document,
-          line: position.line,
-          message: `invalid JSON at line ${position.line}, column ${position.column}: ${result.syntaxError.message}`,
-        });
-        await abandon();
-        return 'stopped';
-      }
-      if (result.newlines > 0) lineStart = start + result.lastLineStart;
-      const resumeAt = start + (result.closedAt ?? result.consumed);
-      const line = rebase.line + result.newlines;
-      this.options.onProgress?.(resumeAt);
-      rebase = {
-        line,
-        firstLineColumns: resumeAt - lineStart,
-        itemIndex: rebase.itemIndex + result.items,
-      };
-      if (result.closedAt !== undefined) {
-        await abandon();
-        regions.closed(resumeAt, line, lineStart);
-        return 'closed';
-      }
-      regions.consumed(resumeAt, line, lineStart);
-      expectedStart = resumeAt;
-      atListStart = rebase.itemIndex === 0 && resumeAt === listStart;
-      if (resumeAt !== end) {
-        // The cut fell inside an item: later regions started in the wrong place.
-        await abandon();
-        regions.restart(resumeAt, end);
-      }
+    } finally {
+      await abandon();
     }
   }
 }

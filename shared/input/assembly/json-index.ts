@@ -1,4 +1,4 @@
-// AssemblyScript: compiled to WebAssembly by scripts/build-wasm.ts (see json-index-host.ts for the
+// AssemblyScript: compiled to WebAssembly by scripts/build-wasm.ts (see ../json-index.ts for the
 // JavaScript side). Indexes and validates JSON text at SIMD speed so that the projection walker only
 // visits the fields it keeps.
 //

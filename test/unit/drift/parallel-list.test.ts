@@ -7,8 +7,13 @@ import fc from 'fast-check';
 import { configSchema } from '#shared/config/schema.ts';
 import { WorkloadAggregation } from '#shared/drift/aggregation.ts';
 import { DriftEvaluator } from '#shared/drift/evaluator.ts';
+import { runRegionTask } from '#shared/drift/list-region.ts';
 import type { DriftReport, InputProblem } from '#shared/drift/model.ts';
-import { ParallelListReader, RegionWorkerPool } from '#shared/drift/parallel-list.ts';
+import {
+  ParallelListReader,
+  type RegionRunner,
+  RegionWorkerPool,
+} from '#shared/drift/parallel-list.ts';
 import { type ByteSource, openFileSource } from '#shared/input/byte-source.ts';
 import type { DocumentSink } from '#shared/input/documents.ts';
 import { readJsonDocuments } from '#shared/input/json-documents.ts';
@@ -343,6 +348,58 @@ describe('ParallelListReader', () => {
     assert.deepEqual(actual.problems, expected.problems);
     assert.match(actual.problems[0]?.message ?? '', /unexpected end of input/);
     assertSameOutcome(actual, expected);
+  });
+
+  test('a reader that fails returns only once no region is still being read', async () => {
+    // Regions that finish later than their dispatch, as on threads reading the file themselves.
+    const started: { settled: boolean }[] = [];
+    const slow: RegionRunner = {
+      size: 2,
+      transfers: false,
+      run(input) {
+        const task = { settled: false };
+        started.push(task);
+        const result = runRegionTask({ ...input, id: started.length });
+        return new Promise((resolve) =>
+          setTimeout(() => {
+            task.settled = true;
+            resolve(result);
+          }, 20 * started.length),
+        );
+      },
+      close: async () => {},
+    };
+    const reader = new ParallelListReader({
+      pool: slow,
+      nodeGroupLabels: LABELS,
+      regionBytes: 300,
+      onAggregation() {
+        throw new Error('the evaluator failed');
+      },
+      onProblem: () => undefined,
+      onItems: () => undefined,
+    });
+    const text = list(
+      Array.from({ length: 20 }, (_, index) => pod(index)),
+      undefined,
+    );
+    const { sink } = collector();
+    await assert.rejects(
+      readJsonDocuments(
+        source(text),
+        'dump.json',
+        kubernetesObjectProjection(LABELS),
+        sink,
+        reader,
+      ),
+      /the evaluator failed/,
+    );
+    assert.ok(started.length > 1, `${started.length} regions started`);
+    assert.deepEqual(
+      started.filter((task) => !task.settled),
+      [],
+      'every region had ended',
+    );
   });
 
   test('each task gets its own result, even when results of abandoned tasks arrive late', {
