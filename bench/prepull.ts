@@ -123,7 +123,6 @@ const agentLog = (line: string) => {
     pullStarted.set(match[1], performance.now());
 };
 const services = await openNodeServices(nodeConfig, {
-  pin: false,
   pinOwner: 'agent',
   env: process.env,
   log: agentLog,

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import type { CommandIo } from '#cmd/cli/io.ts';
 import { UsageError } from '#cmd/cli/io.ts';
 import type { Command } from '#cmd/cli/program.ts';
+import { serviceUrl } from '#cmd/cli/service-request.ts';
 import { isAwsHost, reusableCredentials, signingRegion, signRequest } from '#cmd/cli/sigv4.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import { MAX_UNREACHABLE_RECONCILES, NodeAgent, runAgent } from '#shared/node/agent.ts';
@@ -78,15 +79,7 @@ async function authorizer(
   }
   const credentials = reusableCredentials(env);
   return async (request) =>
-    signRequest(
-      {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        ...(request.body === undefined ? {} : { body: request.body }),
-      },
-      { credentials: await credentials(), region, service: 'execute-api' },
-    );
+    signRequest(request, { credentials: await credentials(), region, service: 'execute-api' });
 }
 
 export async function agentCommand(args: readonly string[], io: CommandIo): Promise<number> {
@@ -129,13 +122,7 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
       'name the pullwarden API: --server, prePull.agent.server or $PULLWARDEN_SERVER',
     );
   }
-  let server: URL;
-  try {
-    server = new URL(serverText);
-    if (server.protocol !== 'https:' && server.protocol !== 'http:') throw new Error('scheme');
-  } catch {
-    throw new UsageError(`--server must be an http(s) URL (got "${serverText}")`);
-  }
+  const server = serviceUrl(serverText, 'server');
   const node = (values['node-name'] ?? (io.env.NODE_NAME?.trim() || hostname())).toLowerCase();
   if (!NODE_NAME.test(node))
     throw new UsageError(`node name "${node}" is not a Kubernetes node name`);
@@ -160,10 +147,6 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
   }
   try {
     const services = await openNodeServices(config, {
-      ...(config.prePull.runtimeEndpoint === undefined
-        ? {}
-        : { endpoint: config.prePull.runtimeEndpoint }),
-      pin: config.prePull.pin,
       pinOwner: 'agent',
       env: io.env,
       log,

@@ -54,10 +54,6 @@ export async function pullCommand(args: readonly string[], io: CommandIo): Promi
   const config = await nodeConfigWithOptions(values, io.env);
   const log = (line: string) => io.stderr.write(`pullwarden-node pull: ${line}\n`);
   const services = await openNodeServices(config, {
-    ...(config.prePull.runtimeEndpoint === undefined
-      ? {}
-      : { endpoint: config.prePull.runtimeEndpoint }),
-    pin: config.prePull.pin,
     pinOwner: 'pull',
     env: io.env,
     log,

@@ -22,6 +22,7 @@
 
 import type { ImageSiteKind } from '#shared/drift/model.ts';
 import { tryParseGoDuration } from '#shared/kubelet/go-duration.ts';
+import { clip } from '#shared/text/clip.ts';
 
 export const PULL_FAILURE_CAUSES = [
   'authentication',
@@ -374,15 +375,6 @@ function scrub(text: string): string {
   return redactCredentials(singleLine(text)).replace(DIGEST, '$1:$2\u2026');
 }
 
-/** At most `max` characters, an ellipsis marking a cut, never half of a surrogate pair. */
-export function clip(text: string, max = DETAIL_MAX_LENGTH): string {
-  if (text.length <= max) return text;
-  let cut = text.slice(0, max - 1);
-  const last = cut.charCodeAt(cut.length - 1);
-  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
-  return `${cut}\u2026`;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Pull failures
 
@@ -651,13 +643,13 @@ function errorStart(text: string, at: number, floor: number): number {
 // error before it.
 function summarize(text: string, at: number | undefined): string {
   const floor = genericClausesEnd(text);
-  if (at === undefined || at <= floor) return clip(text.slice(floor));
+  if (at === undefined || at <= floor) return clip(text.slice(floor), DETAIL_MAX_LENGTH);
   const limit = errorStart(text, at, floor);
   let start = segmentStart(text, at, limit);
   while (start > limit && text.length - start < TERSE_DETAIL) {
     start = segmentStart(text, start - SEGMENT_SEPARATOR.length, limit);
   }
-  return clip(text.slice(start));
+  return clip(text.slice(start), DETAIL_MAX_LENGTH);
 }
 
 /**
@@ -708,7 +700,11 @@ function invalidNameEvent(message: string): PullEvent {
     const cursor: Cursor = { text: body, at: lead.length };
     if (readGoQuoted(cursor) !== undefined && eat(cursor, ': ')) reason = body.slice(cursor.at);
   }
-  return { kind: 'invalid-name', image: imageInMessage(message), detail: clip(scrub(reason)) };
+  return {
+    kind: 'invalid-name',
+    image: imageInMessage(message),
+    detail: clip(scrub(reason), DETAIL_MAX_LENGTH),
+  };
 }
 
 // The `Error: <name>` event kuberuntime records after every failed EnsureImageExists.

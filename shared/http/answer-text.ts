@@ -1,3 +1,5 @@
+import { clip } from '#shared/text/clip.ts';
+
 // What a client says when a pullwarden API call fails: the server's reason or the network's, on one
 // line a terminal or a log can take, never carrying more than a line's worth of a proxy's error page.
 
@@ -10,7 +12,7 @@ export function oneLine(text: string, max = MAX_ERROR_TEXT): string {
     .replace(/\s+/g, ' ')
     .replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '')
     .trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return clip(flat, max);
 }
 
 /** The reason in an error answer: pullwarden's `error.message`, API Gateway's `message`, or the text. */

@@ -1,8 +1,9 @@
-import { classifyPullFailure, clip, redactCredentials } from '#shared/cluster/pull-messages.ts';
+import { classifyPullFailure, redactCredentials } from '#shared/cluster/pull-messages.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import type { RegistryCredential } from '#shared/credentials/protocol.ts';
 import { type ImageRuntime, RuntimeCallError, type RuntimeImage } from '#shared/cri/client.ts';
-import type { ImageReference } from '#shared/image/reference.ts';
+import { oneLine } from '#shared/http/answer-text.ts';
+import { effectiveTag, type ImageReference } from '#shared/image/reference.ts';
 import type { PullFailureKind } from '#shared/prepull/node-report.ts';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
 import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
@@ -44,7 +45,7 @@ export interface ImagePins {
 export type ImageFootprintReader = (
   image: ImageReference,
   credential: RegistryCredential | undefined,
-) => Promise<{ compressedBytes: number; manifestDigest: string; digest: string }>;
+) => Promise<{ compressedBytes: number; digest: string }>;
 
 export interface PullDependencies {
   runtime: ImageRuntime;
@@ -66,7 +67,6 @@ export type PullSettings = Pick<
 >;
 
 const MAX_BACKOFF_MS = 60_000;
-const REASON_MAX_LENGTH = 300;
 const RETRYABLE: ReadonlySet<PullFailureKind> = new Set([
   'network',
   'rate-limited',
@@ -83,10 +83,14 @@ function heldDigest(held: RuntimeImage, name: string): string | undefined {
 
 /** What the runtime is asked to pull: by digest when there is one, as the warm set pins it. */
 export function pullReference(image: ImageReference): string {
-  const name = `${image.registry}/${image.repository}`;
   return image.digest === undefined
-    ? `${name}:${image.tag ?? 'latest'}`
-    : `${name}@${image.digest}`;
+    ? `${image.name}:${effectiveTag(image)}`
+    : `${image.name}@${image.digest}`;
+}
+
+/** A runtime's or registry's message as one line for logs and reports, credentials removed. */
+function safeLine(text: string): string {
+  return oneLine(redactCredentials(text));
 }
 
 export class PullFailure extends Error {
@@ -94,13 +98,9 @@ export class PullFailure extends Error {
   readonly kind: PullFailureKind;
 
   constructor(kind: PullFailureKind, message: string) {
-    super(oneLine(message));
+    super(safeLine(message));
     this.kind = kind;
   }
-}
-
-function oneLine(text: string): string {
-  return clip(redactCredentials(text).replace(/\s+/g, ' ').trim(), REASON_MAX_LENGTH);
 }
 
 /** Any error from the registry, the credential sources or the runtime, as a failure kind and a line. */
@@ -320,7 +320,7 @@ async function pinIfAsked(
     await deps.pins.pin(reference);
     return { pinned: true };
   } catch (error) {
-    deps.log(`${reference}: not pinned: ${oneLine((error as Error).message)}`);
+    deps.log(`${reference}: not pinned: ${safeLine((error as Error).message)}`);
     return { pinned: false };
   }
 }

@@ -37,8 +37,6 @@ function pinsReachKubelet(runtimeName: string, runtimeVersion: string): boolean 
 export async function openNodeServices(
   config: NodeConfig,
   options: {
-    endpoint?: string;
-    pin: boolean;
     /** Whose pins these are: the agent releases its own when images leave the warm set. */
     pinOwner: PinOwner;
     env: Readonly<Record<string, string | undefined>>;
@@ -46,10 +44,7 @@ export async function openNodeServices(
   },
 ): Promise<NodeServices> {
   const settings = config.prePull;
-  const endpoint = await detectRuntimeEndpoint(
-    options.endpoint ?? settings.runtimeEndpoint,
-    options.env,
-  );
+  const endpoint = await detectRuntimeEndpoint(settings.runtimeEndpoint, options.env);
   const runtime = new CriImageRuntime(endpoint);
   let version: Awaited<ReturnType<ImageRuntime['version']>>;
   try {
@@ -66,9 +61,9 @@ export async function openNodeServices(
     version.runtimeName === 'containerd'
       ? new ContainerdImages(endpoint, { owner: options.pinOwner })
       : undefined;
-  if (options.pin && pins === undefined) {
+  if (settings.pin && pins === undefined) {
     options.log(`pinning needs containerd; ${version.runtimeName} images are pulled unpinned`);
-  } else if (options.pin && !pinsReachKubelet(version.runtimeName, version.runtimeVersion)) {
+  } else if (settings.pin && !pinsReachKubelet(version.runtimeName, version.runtimeVersion)) {
     options.log(
       `containerd ${version.runtimeVersion} keeps the pin label, but the kubelet's image GC honours it from containerd 1.7 on`,
     );
@@ -103,7 +98,6 @@ export async function openNodeServices(
       });
       return {
         compressedBytes: footprint.compressedBytes,
-        manifestDigest: footprint.manifestDigest,
         digest: footprint.digest,
       };
     },

@@ -8,6 +8,7 @@ import type {
 } from '#shared/drift/model.ts';
 import { RULE_IDS, workloadLabel } from '#shared/drift/model.ts';
 import { RULES, ruleHelpMarkdown } from '#shared/drift/rules.ts';
+import { clip } from '#shared/text/clip.ts';
 import { plural } from '#shared/text/plural.ts';
 import { containerLabel, fileLabel, sortFindings, sortProblems, summaryLine } from './common.ts';
 
@@ -33,14 +34,6 @@ const SEVERITY_BADGES: Record<Severity, string> = {
   warning: '🟠 warning',
   info: '🔵 info',
 };
-
-function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  // Never split a surrogate pair: half an emoji is not valid text.
-  if (/[\uD800-\uDBFF]/.test(text.charAt(end - 1))) end--;
-  return `${text.slice(0, end)}…`;
-}
 
 /** Newlines would end a table row and other control characters have no business in a comment. */
 function oneLine(text: string): string {
