@@ -247,6 +247,7 @@ describe('node-agent.yaml', () => {
     const nodeName = agent.env.find((variable) => variable.name === 'NODE_NAME');
     assert.deepEqual(nodeName?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
     const group = agent.env.find((variable) => variable.name === 'PULLWARDEN_NODE_GROUP')?.value;
+    assert.ok(typeof group === 'string' && group !== '', 'the manifest names its node group');
     assert.deepEqual(agent.args.slice(0, 3), ['agent', '--node-group', '$(PULLWARDEN_NODE_GROUP)']);
     assert.equal(pod.nodeSelector?.['eks.amazonaws.com/nodegroup'], group);
     assert.equal(daemonSet.spec.selector.matchLabels['pullwarden.dev/node-group'], group);

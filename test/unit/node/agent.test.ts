@@ -909,6 +909,7 @@ describe('NodeAgent.reconcile', () => {
     const s = setup({ runtimeName: null });
     s.failSpace();
     await s.agent.reconcile();
+    assert.ok(s.api.reports.length > 0, 'the agent reported');
     for (const report of s.api.reports) {
       assert.deepEqual(report.agent, { version: '0.1.0' });
       assert.equal(report.disk, undefined);

@@ -195,7 +195,6 @@ function harness(overrides: Partial<PullDependencies> = {}, runtime = new FakeRu
       h.footprints.push(image.original);
       return {
         compressedBytes: 100 * MIB,
-        manifestDigest: image.digest ?? DIGEST_C,
         digest: image.digest ?? DIGEST_C,
       };
     },
@@ -794,7 +793,7 @@ describe('pullImages', () => {
         footprint: async () => {
           calls += 1;
           if (calls === 1) throw new DigestResolutionError('HEAD manifest: 502', 'registry');
-          return { compressedBytes: 10 * MIB, manifestDigest: DIGEST_A, digest: DIGEST_A };
+          return { compressedBytes: 10 * MIB, digest: DIGEST_A };
         },
       });
       const result = only(await pullImages([IMAGE_A], SETTINGS, h.deps));
@@ -829,7 +828,6 @@ describe('pullImages', () => {
       const h = harness({
         footprint: async () => ({
           compressedBytes: GIB,
-          manifestDigest: DIGEST_A,
           digest: DIGEST_A,
         }),
         // Needs 2 GiB (1 GiB compressed ×(1+1)); 11 GiB free, 10 GiB (10 % of 100) must stay free.
@@ -856,7 +854,6 @@ describe('pullImages', () => {
       const h = harness({
         footprint: async () => ({
           compressedBytes: GIB,
-          manifestDigest: DIGEST_A,
           digest: DIGEST_A,
         }),
         space: async () => ({
@@ -880,7 +877,7 @@ describe('pullImages', () => {
             h.footprints.push(image.original);
             if (image === IMAGE_B) await firstStarted.promise;
             if (image === IMAGE_C) await cGate.promise;
-            return { compressedBytes: GIB, manifestDigest: DIGEST_A, digest: image.digest ?? '' };
+            return { compressedBytes: GIB, digest: image.digest ?? '' };
           },
           // Each needs 2 GiB; 13 GiB free and 10 GiB to keep: room for one at a time.
           space: async () => ({
@@ -931,7 +928,6 @@ describe('pullImages', () => {
       const h = harness({
         footprint: async (image) => ({
           compressedBytes: image === IMAGE_A ? 50 * GIB : GIB,
-          manifestDigest: DIGEST_A,
           digest: image.digest ?? '',
         }),
         space: async () => ({ path: '/', freeBytes: 13 * GIB, totalBytes: 100 * GIB }),

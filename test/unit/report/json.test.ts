@@ -149,6 +149,16 @@ describe('formatJson', () => {
     assert.ok(chunks.length > 2, `${chunks.length} pieces for ${joined.length} characters`);
     for (const chunk of chunks) assert.ok(chunk.length < (1 << 20) + 4096);
     assert.equal(joined, `${JSON.stringify(JSON.parse(joined), null, 2)}\n`);
-    assert.equal(JSON.parse(joined).findings.length, 4000);
+    // Each finding reads as it does when it is the report's only one: batching drops nothing.
+    const findings = JSON.parse(joined).findings as { image: string }[];
+    assert.equal(findings.length, 4000);
+    assert.equal(new Set(findings.map((finding) => finding.image)).size, 4000);
+    for (const finding of many.findings.filter((_, index) => index % 397 === 0)) {
+      const alone = JSON.parse(formatJson(report({ findings: [finding] }))).findings[0];
+      assert.deepEqual(
+        findings.find((candidate) => candidate.image === finding.image),
+        alone,
+      );
+    }
   });
 });
