@@ -100,12 +100,16 @@ export async function imageFootprint(request: FootprintRequest): Promise<ImageFo
     },
     timeoutMs: request.timeoutMs,
   });
+  // A manifest fetched by tag is checked against its digest, so it serves as the first level too.
+  let fetched: Awaited<ReturnType<RegistrySession['getManifest']>> | undefined;
   let digest: string;
   if ('tag' in request.reference) {
     const tag = request.reference.tag;
-    digest = (
-      await session.getManifest(encodeURIComponent(tag), `${registry}/${repository}:${tag}`)
-    ).digest;
+    fetched = await session.getManifest(
+      encodeURIComponent(tag),
+      `${registry}/${repository}:${tag}`,
+    );
+    digest = fetched.digest;
   } else {
     digest = request.reference.digest;
   }
@@ -115,7 +119,8 @@ export async function imageFootprint(request: FootprintRequest): Promise<ImageFo
   let subject = image;
   let platform: Platform | undefined;
   for (let depth = 0; ; depth += 1) {
-    const served = await session.getManifest(manifestDigest, subject, manifestDigest);
+    const served = fetched ?? (await session.getManifest(manifestDigest, subject, manifestDigest));
+    fetched = undefined;
     const parsed = readingManifest(subject, () => parseManifest(served.bytes, served.mediaType));
     if (parsed.manifests === undefined) {
       if (parsed.mediaType !== undefined && !isImageManifestMediaType(parsed.mediaType)) {

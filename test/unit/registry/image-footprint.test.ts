@@ -182,6 +182,20 @@ describe('imageFootprint', () => {
     }
   });
 
+  test('by tag: the manifest the tag names is fetched once and serves as the first level', async () => {
+    stub.manifests.set(
+      '1.4.0',
+      stub.manifests.get(digestOf(INDEX)) as { body: string; contentType: string },
+    );
+    const footprint = await imageFootprint({ ...request(''), reference: { tag: '1.4.0' } });
+    assert.equal(footprint.digest, digestOf(INDEX));
+    assert.equal(footprint.manifestDigest, digestOf(AMD64));
+    assert.deepEqual(
+      stub.seen.map((seen) => seen.path),
+      ['/v2/team/api/manifests/1.4.0', `/v2/team/api/manifests/${digestOf(AMD64)}`],
+    );
+  });
+
   test("an index: the child for the node's platform, fetched by its digest", async () => {
     const vectors: [FootprintRequest['platform'], string, number, number][] = [
       [{ os: 'linux', architecture: 'amd64' }, AMD64, 3_020_700, 2],
