@@ -1,8 +1,7 @@
 import type { Config } from '#shared/config/schema.ts';
 import {
   BadRequestError,
-  errorResponse,
-  HttpError,
+  failedRequestResponse,
   type HttpResponse,
   UnprocessableEntityError,
   UnsupportedMediaTypeError,
@@ -91,12 +90,6 @@ export async function evaluateDriftRequest(
       body: OUTPUTS[output].render(report),
     };
   } catch (error) {
-    if (!(error instanceof HttpError)) {
-      effects.logger.error('drift request failed', {
-        error:
-          error instanceof Error ? { name: error.name, message: error.message } : String(error),
-      });
-    }
-    return errorResponse(error);
+    return failedRequestResponse('drift request', error, effects.logger);
   }
 }

@@ -8,8 +8,7 @@ import {
 } from '#shared/drift/model.ts';
 import {
   BadRequestError,
-  errorResponse,
-  HttpError,
+  failedRequestResponse,
   type HttpResponse,
   jsonResponse,
   quoted,
@@ -205,13 +204,7 @@ export async function handleFindingsRequest(
     });
     return jsonResponse(200, list);
   } catch (error) {
-    if (!(error instanceof HttpError)) {
-      deps.logger.error('findings request failed', {
-        error:
-          error instanceof Error ? { name: error.name, message: error.message } : String(error),
-      });
-    }
-    return errorResponse(error);
+    return failedRequestResponse('findings request', error, deps.logger);
   }
 }
 

@@ -79,6 +79,20 @@ export function errorResponse(error: unknown): HttpResponse {
   return jsonResponse(500, { error: { code: 'internal', message: 'internal error' } });
 }
 
+/** errorResponse for a request that failed; an error that is not a request error is logged first. */
+export function failedRequestResponse(
+  what: string,
+  error: unknown,
+  logger: { error(message: string, fields: Record<string, unknown>): void },
+): HttpResponse {
+  if (!(error instanceof HttpError)) {
+    logger.error(`${what} failed`, {
+      error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+    });
+  }
+  return errorResponse(error);
+}
+
 export class UnauthorizedError extends HttpError {
   override readonly name = 'UnauthorizedError';
   constructor(message: string) {

@@ -3,6 +3,7 @@ import type { Config } from '#shared/config/schema.ts';
 import {
   BadRequestError,
   errorResponse,
+  failedRequestResponse,
   HttpError,
   type HttpResponse,
   jsonResponse,
@@ -94,12 +95,7 @@ function failure(what: string, error: unknown, logger: Pick<Logger, 'error'>): H
   if (error instanceof NodeReportTooLargeError) {
     return errorResponse(new HttpError(413, 'payload-too-large', error.message));
   }
-  if (!(error instanceof HttpError)) {
-    logger.error(`${what} failed`, {
-      error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
-    });
-  }
-  return errorResponse(error);
+  return failedRequestResponse(what, error, logger);
 }
 
 export async function handleNodeReportRequest(

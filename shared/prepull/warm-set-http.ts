@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '#shared/config/schema.ts';
-import { errorResponse, HttpError, type HttpResponse } from '#shared/http/errors.ts';
+import { failedRequestResponse, type HttpResponse } from '#shared/http/errors.ts';
 import { type HttpRequest, header } from '#shared/http/request.ts';
 import type { StateStore, WarmSetEntry } from '#shared/state/store.ts';
 import { authorizeNodeGroup, type NodeGroupAccess, nodeGroupOf } from './node-group-access.ts';
@@ -50,12 +50,6 @@ export async function handleWarmSetRequest(
       body,
     };
   } catch (error) {
-    if (!(error instanceof HttpError)) {
-      deps.logger.error('warm set request failed', {
-        error:
-          error instanceof Error ? { name: error.name, message: error.message } : String(error),
-      });
-    }
-    return errorResponse(error);
+    return failedRequestResponse('warm set request', error, deps.logger);
   }
 }
