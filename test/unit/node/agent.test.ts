@@ -356,6 +356,17 @@ function setup(options: SetupOptions = {}) {
     failSpace() {
       spaceFails = true;
     },
+    /** The runtime already holds every image of the warm set. */
+    holdWarmSet() {
+      for (const entry of [API, WORKER, PAUSE]) runtime.held.add(pullAs(entry));
+    },
+    /** The state file knows one image, added now, pinned or not. */
+    remember(entry: Entry, pinned: boolean) {
+      store.state = {
+        ...emptyAgentState(),
+        images: { [pullAs(entry)]: { addedAt: new Date(NOW).toISOString(), pinned, evictions: 0 } },
+      };
+    },
   };
 }
 
@@ -593,18 +604,11 @@ describe('NodeAgent.reconcile', () => {
 
   test("containerd's labels, not the state file, say which pins are the agent's", async () => {
     const s = setup({ pins: true });
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
+    s.holdWarmSet();
     // The state says CRON was never pinned, and knows nothing of OLD (a lost state file): containerd
     // says both carry the agent's pin.
     const old = `registry.example.com/team/old@sha256:${'e5'.repeat(32)}`;
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(CRON)]: { addedAt: new Date(NOW).toISOString(), pinned: false, evictions: 0 },
-      },
-    };
+    s.remember(CRON, false);
     s.pins?.labelled.add(pullAs(CRON));
     s.pins?.labelled.add(old);
     const summary = await s.agent.reconcile();
@@ -618,15 +622,8 @@ describe('NodeAgent.reconcile', () => {
 
   test('pins that cannot be released are logged; the image is forgotten all the same, and its pin released at a later reconcile', async () => {
     const s = setup({ pins: true });
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(CRON)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
-      },
-    };
+    s.holdWarmSet();
+    s.remember(CRON, true);
     s.pins?.labelled.add(pullAs(CRON));
     (s.pins as FakePins).releaseFailure = new Error('Images.List: UNAVAILABLE: connection refused');
     const summary = await s.agent.reconcile();
@@ -650,15 +647,8 @@ describe('NodeAgent.reconcile', () => {
 
   test('an image the agent added unpinned is pinned once pins are available', async () => {
     const s = setup({ pins: true });
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: false, evictions: 0 },
-      },
-    };
+    s.holdWarmSet();
+    s.remember(API, false);
     await s.agent.reconcile();
     assert.deepEqual(s.pins?.pinCalls, [pullAs(API)]);
     assert.equal(s.store.state.images[pullAs(API)]?.pinned, true);
@@ -672,12 +662,7 @@ describe('NodeAgent.reconcile', () => {
     s.runtime.held.add(pullAs(API));
     s.runtime.held.add(pullAs(PAUSE));
     // API was added and pinned while pinning was on.
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
-      },
-    };
+    s.remember(API, true);
     s.pins?.labelled.add(pullAs(API));
     const summary = await s.agent.reconcile();
 
@@ -702,15 +687,8 @@ describe('NodeAgent.reconcile', () => {
 
   test('pinning off: the report of the reconcile that released a pin already says unpinned', async () => {
     const s = setup({ pins: true, pin: false });
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
-      },
-    };
+    s.holdWarmSet();
+    s.remember(API, true);
     s.pins?.labelled.add(pullAs(API));
     await s.agent.reconcile();
     assert.equal(s.store.state.images[pullAs(API)]?.pinned, false);
@@ -719,15 +697,8 @@ describe('NodeAgent.reconcile', () => {
 
   test('pinning off and pins that cannot be released: the state still says pinned', async () => {
     const s = setup({ pins: true, pin: false });
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
-    s.store.state = {
-      ...emptyAgentState(),
-      images: {
-        [pullAs(API)]: { addedAt: new Date(NOW).toISOString(), pinned: true, evictions: 0 },
-      },
-    };
+    s.holdWarmSet();
+    s.remember(API, true);
     s.pins?.labelled.add(pullAs(API));
     (s.pins as FakePins).releaseFailure = new Error('Images.Update: DEADLINE_EXCEEDED');
     await s.agent.reconcile();
@@ -898,9 +869,7 @@ describe('NodeAgent.reconcile', () => {
   test('the sequence keeps increasing when the clock is behind the last report', async () => {
     const s = setup();
     s.store.state = { ...emptyAgentState(), sequence: NOW + 10_000 };
-    s.runtime.held.add(pullAs(API));
-    s.runtime.held.add(pullAs(WORKER));
-    s.runtime.held.add(pullAs(PAUSE));
+    s.holdWarmSet();
     await s.agent.reconcile();
     assert.equal(s.api.reports[0]?.sequence, NOW + 10_001);
   });
