@@ -4,7 +4,8 @@
 //
 // Stage 1 (`index`) classifies 64 bytes at a time and writes the offset of every structural byte: the
 // operators `{ } [ ] : ,`, the opening quote of every string, and the first byte of every other scalar.
-// It also checks what only it sees: escapes and control characters inside strings.
+// It also checks what only it sees: escapes and control characters inside strings, and counts newlines
+// per block so that the line of any offset is found without scanning the bytes again.
 // Stage 2 (`validateList`) walks those offsets with the JSON grammar, checks numbers and literals, and
 // records for every `{` and `[` the index of its closing bracket, so a reader can step over any value.
 
@@ -59,13 +60,15 @@ const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0
 
 const PADDING = 64;
 
-// Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches, and
-// one byte per 64-byte block of input that says whether the block holds a backslash.
+// Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches, one
+// u32 per 64-byte block of input counting the newlines before the block, and one byte per block that
+// says whether the block holds a backslash.
 let stackPointer: usize = 0;
 let kindPointer: usize = 0;
 let inputPointer: usize = 0;
 let offsetsPointer: usize = 0;
 let matchesPointer: usize = 0;
+let newlineCountsPointer: usize = 0;
 let backslashBlocksPointer: usize = 0;
 let capacity: i32 = 0;
 
@@ -122,7 +125,9 @@ export function layout(length: i32): bool {
   // Every byte can be a structural (`[1,1,1]`), plus the end marker.
   const offsetsStart = (inputStart + <usize>length + PADDING + 15) & ~(<usize>15);
   const matchesStart = offsetsStart + ((<usize>length + 2) << 2);
-  const backslashBlocksStart = matchesStart + ((<usize>length + 2) << 2);
+  // One count per block, and one after the last block.
+  const newlineCountsStart = matchesStart + ((<usize>length + 2) << 2);
+  const backslashBlocksStart = newlineCountsStart + (((<usize>length >> 6) + 2) << 2);
   const end = backslashBlocksStart + (<usize>length >> 6) + 1;
   const pages = <i32>((end + 0xffff) >> 16);
   const grow = pages - memory.size();
@@ -132,6 +137,7 @@ export function layout(length: i32): bool {
   inputPointer = inputStart;
   offsetsPointer = offsetsStart;
   matchesPointer = matchesStart;
+  newlineCountsPointer = newlineCountsStart;
   backslashBlocksPointer = backslashBlocksStart;
   capacity = length;
   return true;
@@ -206,6 +212,7 @@ export function index(length: i32): i32 {
   let scalarCarry: u64 = 0;
   let escapeCarry: u64 = 0;
   let lastOpenQuote: i32 = -1;
+  let newlinesBefore: u32 = 0;
   let out = offsetsPointer;
   for (let block: i32 = 0; block < length; block += 64) {
     const at = inputPointer + <usize>block;
@@ -214,12 +221,14 @@ export function index(length: i32): i32 {
     let control: u64 = 0;
     let space: u64 = 0;
     let operator: u64 = 0;
+    let newline: u64 = 0;
     for (let lane = 0; lane < 4; lane++) {
       const bytes = v128.load(at + (<usize>lane << 4));
       const shift = <u64>(lane << 4);
       quote |= (<u64>i8x16.bitmask(i8x16.eq(bytes, QUOTE))) << shift;
       backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
       control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
+      newline |= (<u64>i8x16.bitmask(i8x16.eq(bytes, NEWLINE))) << shift;
       space |=
         (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, v128.and(bytes, LOW_NIBBLE)), bytes))) <<
         shift;
@@ -236,6 +245,9 @@ export function index(length: i32): i32 {
         )) << shift;
     }
     store<u8>(backslashBlocksPointer + (<usize>block >> 6), <u8>(backslash != 0));
+    store<u32>(newlineCountsPointer + ((<usize>block >> 6) << 2), newlinesBefore);
+    // The padding after the input is spaces, so a partial last block counts only input bytes.
+    newlinesBefore += <u32>popcnt(newline);
     let escaped: u64 = 0;
     if (backslash != 0 || escapeCarry != 0) {
       // A backslash escapes the next byte unless it is itself escaped.
@@ -279,6 +291,7 @@ export function index(length: i32): i32 {
     }
   }
   if (inString != 0) openString = lastOpenQuote;
+  store<u32>(newlineCountsPointer + (((<usize>length + 63) >> 6) << 2), newlinesBefore);
   store<u32>(out, length);
   out += 4;
   return <i32>((out - offsetsPointer) >> 2);
@@ -486,25 +499,49 @@ export function validateList(count: i32, atListStart: bool, final: bool): i32 {
   return INCOMPLETE;
 }
 
-/** Counts newlines in input()[from, to) and remembers the offset of the last one (newlineOffset()). */
+/** Newlines in block `block` of the input, as a bit mask. */
+function newlineMask(block: i32): u64 {
+  const at = inputPointer + (<usize>block << 6);
+  let mask: u64 = 0;
+  for (let lane = 0; lane < 4; lane++) {
+    mask |=
+      (<u64>i8x16.bitmask(i8x16.eq(v128.load(at + (<usize>lane << 4)), NEWLINE))) <<
+      <u64>(lane << 4);
+  }
+  return mask;
+}
+
+/** Newlines in input()[0, offset), from the block counts of index() and the last block's mask. */
+function newlinesBefore(offset: i32): i32 {
+  const block = offset >> 6;
+  const below = offset & 63;
+  const before = <i32>load<u32>(newlineCountsPointer + (<usize>block << 2));
+  if (below == 0) return before;
+  return before + <i32>popcnt(newlineMask(block) & ((<u64>1 << <u64>below) - 1));
+}
+
+/**
+ * Counts newlines in input()[from, to) of the input indexed last, and remembers the offset of the
+ * last one (newlineOffset()).
+ */
 export function newlines(from: i32, to: i32): i32 {
-  let count = 0;
   lastNewline = -1;
-  let pos = from;
-  while (pos + 16 <= to) {
-    const bits = i8x16.bitmask(i8x16.eq(v128.load(inputPointer + <usize>pos), NEWLINE));
-    if (bits != 0) {
-      count += popcnt(bits);
-      lastNewline = pos + 31 - <i32>clz(bits);
-    }
-    pos += 16;
+  if (to <= from) return 0;
+  const count = newlinesBefore(to) - newlinesBefore(from);
+  if (count == 0) return 0;
+  // The last one: step back over blocks without newlines, then take the highest bit below `to`.
+  let block = (to - 1) >> 6;
+  let mask = newlineMask(block);
+  if (((to - 1) & 63) != 63) mask &= ((<u64>1 << <u64>(to & 63)) - 1);
+  while (mask == 0) {
+    block--;
+    while (
+      load<u32>(newlineCountsPointer + ((<usize>block + 1) << 2)) ==
+      load<u32>(newlineCountsPointer + (<usize>block << 2))
+    )
+      block--;
+    mask = newlineMask(block);
   }
-  while (pos < to) {
-    if (load<u8>(inputPointer + <usize>pos) == 0x0a) {
-      count++;
-      lastNewline = pos;
-    }
-    pos++;
-  }
+  lastNewline = (block << 6) + 63 - <i32>clz(mask);
   return count;
 }

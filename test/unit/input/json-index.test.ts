@@ -221,6 +221,72 @@ describe('JsonListIndexer', () => {
     }
   });
 
+  test('gives the line of every offset, asked in order or not, across 64-byte blocks', () => {
+    /** Line (0-based) and line start of `offset`, counted byte by byte. */
+    const naive = (text: Buffer, offset: number) => {
+      let line = 0;
+      let lineStart = 0;
+      for (let at = 0; at < offset; at++) {
+        if (text[at] === 0x0a) {
+          line++;
+          lineStart = at + 1;
+        }
+      }
+      return { offset, line, lineStart };
+    };
+    const check = (body: string, origin = { offset: 0, line: 0, lineStart: 0 }) => {
+      const text = Buffer.from(body);
+      const json = jsonListIndexer().scanList(text, true, true).json;
+      const offsets = [...Array(text.length + 1).keys()];
+      // Forwards, then backwards (each step back restarts the count), then shuffled.
+      const shuffled = [...offsets].sort((a, b) => ((a * 7919) % 101) - ((b * 7919) % 101));
+      for (const order of [offsets, [...offsets].reverse(), shuffled]) {
+        for (const offset of order) {
+          const expected = naive(text, offset);
+          assert.deepEqual(
+            json.position(offset),
+            {
+              offset: origin.offset + offset,
+              line: origin.line + expected.line,
+              lineStart:
+                expected.line === 0 ? origin.lineStart : origin.offset + expected.lineStart,
+            },
+            `offset ${offset} of ${JSON.stringify(body.slice(0, 40))}`,
+          );
+        }
+      }
+    };
+    check('{"a": 1}]');
+    check('\n\n\n{"a":\n1}\n]\n');
+    check(`{"long": "${'x'.repeat(300)}"}, {"b": [\n${'  \n'.repeat(70)}]},\r\n{"c": 2}]`);
+    check(`{"a": "${'y'.repeat(63)}"},\n{"b": "${'z'.repeat(127)}"}\n]`);
+    // A slice of a larger input: positions count on from where the slice starts.
+    const json = jsonListIndexer().scanList(Buffer.from('{"a":\n 1}]'), true, true, {
+      offset: 1000,
+      line: 40,
+      lineStart: 990,
+    }).json;
+    assert.deepEqual(json.position(2), { offset: 1002, line: 40, lineStart: 990 });
+    assert.deepEqual(json.position(8), { offset: 1008, line: 41, lineStart: 1006 });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.constantFrom('{"k": 1}', '"s"', '\n', '\r\n', ' '.repeat(61), `"${'w'.repeat(70)}"`),
+          {
+            maxLength: 30,
+          },
+        ),
+        (parts) => {
+          const items = parts.filter((part) => part.trim() !== '');
+          const spaces = parts.filter((part) => part.trim() === '');
+          // Items separated by commas, each followed by some of the whitespace drawn.
+          check(`${items.map((item, at) => `${item}${spaces[at] ?? ''}`).join(',')}]`);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   test('property: random lists read the same, whole, cut short or damaged', () => {
     const layouts = fc.constantFrom(undefined, 0, 1, 2, 4);
     fc.assert(
