@@ -421,23 +421,29 @@ describe('workloads, replicas and PW008 skew', () => {
   const at = (digest: string) => `ghcr.io/acme/api@${digest}`;
 
   test('pods, their ReplicaSet and Deployment are one workload, reported once', async () => {
-    const report = await evaluate([
-      api,
-      replicaSet,
+    const owners = [api, replicaSet];
+    const pods = [
       node('n1', 'amd64'),
       node('n2', 'amd64'),
       pod('p1', 'n1', at(DIGEST)),
       pod('p2', 'n2', at(OTHER_DIGEST)),
       pod('p3', 'n2', at(DIGEST)),
-    ]);
-    assert.equal(report.summary.workloads, 1);
-    assert.equal(report.summary.pods, 3);
-    const skews = report.findings.filter((finding) => finding.ruleId === 'PW008');
-    assert.deepEqual(brief(skews), ['PW008 Deployment/api c']);
-    assert.ok(report.findings.every((finding) => finding.workload.kind === 'Deployment'));
-    const skew = skews[0] as Finding;
-    assert.equal(skew.confidence, 'high');
-    assert.match(skew.message, /3 pods run 2 different digests/);
+    ];
+    // Owners first, as in a manifest, or last, as `kubectl get pods,rs,deploy` lists them.
+    for (const objects of [
+      [...owners, ...pods],
+      [...pods, ...owners.reverse()],
+    ]) {
+      const report = await evaluate(objects);
+      assert.equal(report.summary.workloads, 1);
+      assert.equal(report.summary.pods, 3);
+      const skews = report.findings.filter((finding) => finding.ruleId === 'PW008');
+      assert.deepEqual(brief(skews), ['PW008 Deployment/api c']);
+      assert.ok(report.findings.every((finding) => finding.workload.kind === 'Deployment'));
+      const skew = skews[0] as Finding;
+      assert.equal(skew.confidence, 'high');
+      assert.match(skew.message, /3 pods run 2 different digests/);
+    }
   });
 
   test('different digests on different architectures are platform manifests, not skew', async () => {
