@@ -118,9 +118,16 @@ function withBetterExplicitness(preferred: ImageSite, other: ImageSite): ImageSi
     : preferred;
 }
 
-/** Adds a site to a fold; the workload's own template speaks for its current spec. */
-export function mergeSite(target: Map<string, SiteFold>, site: ImageSite, own: boolean): void {
-  const key = siteKey(site);
+/**
+ * Adds a site to a fold; the workload's own template speaks for its current spec. `key` is the site's
+ * key, for a caller that has it already.
+ */
+export function mergeSite(
+  target: Map<string, SiteFold>,
+  site: ImageSite,
+  own: boolean,
+  key = siteKey(site),
+): void {
   const existing = target.get(key);
   if (existing === undefined) {
     target.set(key, { site, own, shapers: undefined });

@@ -9,7 +9,6 @@ import {
   aggregateKey,
   type Constraints,
   emptyAggregate,
-  entry,
   KEY_SEPARATOR,
   mergeConstraints,
   mergeCounts,
@@ -48,10 +47,18 @@ export interface EvaluationOptions {
   served?: ServedLookup;
 }
 
+/** Where an aggregate's workload is reported, and how its top owner was found when it was inferred. */
+interface TopOwner {
+  key: string;
+  ref: WorkloadRef;
+  inferred: string | undefined;
+}
+
 export class DriftEvaluator {
   private readonly config: Config;
   private readonly options: EvaluationOptions;
   private readonly aggregation = new WorkloadAggregation();
+  private finished = false;
   private readonly problems: InputProblem[] = [];
   private readonly files = new Set<string>();
   private documents = 0;
@@ -94,22 +101,27 @@ export class DriftEvaluator {
     return reference;
   }
 
-  /** Climbs owner references to the top owner; infers a Deployment from a missing ReplicaSet's name. */
-  private topOwner(start: Aggregate): {
-    key: string;
-    ref: WorkloadRef;
-    inferred: string | undefined;
-  } {
+  /**
+   * Climbs owner references from `start` (keyed `startKey`) to the top owner; infers a Deployment
+   * from a missing ReplicaSet's name.
+   */
+  private topOwner(start: Aggregate, startKey: string): TopOwner {
     let current = start;
-    let key = aggregateKey(current.ref.kind, current.ref.namespace, current.ref.name);
+    let key = startKey;
     let inferred: string | undefined;
-    const visited = new Set([key]);
+    // Most chains are one or two steps long; the cycle guard is built on the first step.
+    let visited: Set<string> | undefined;
+    const climb = (nextKey: string): boolean => {
+      visited ??= new Set([startKey]);
+      if (visited.has(nextKey)) return false;
+      visited.add(nextKey);
+      key = nextKey;
+      return true;
+    };
     for (;;) {
       if (current.seen && current.owner !== undefined) {
-        const nextKey = aggregateKey(current.owner.kind, current.ref.namespace, current.owner.name);
-        if (visited.has(nextKey)) break;
-        visited.add(nextKey);
-        key = nextKey;
+        if (!climb(aggregateKey(current.owner.kind, current.ref.namespace, current.owner.name)))
+          break;
         current = this.lookup(current.owner.kind, current.ref.namespace, current.owner.name);
         continue;
       }
@@ -122,10 +134,7 @@ export class DriftEvaluator {
         if (current.ref.name.endsWith(suffix) && current.ref.name.length > suffix.length) {
           const deployment = current.ref.name.slice(0, -suffix.length);
           inferred = `ReplicaSet ${current.ref.name} is not in the input; its pods' pod-template-hash names Deployment ${deployment} as its owner`;
-          const nextKey = aggregateKey('Deployment', current.ref.namespace, deployment);
-          if (!visited.has(nextKey)) {
-            visited.add(nextKey);
-            key = nextKey;
+          if (climb(aggregateKey('Deployment', current.ref.namespace, deployment))) {
             current = this.lookup('Deployment', current.ref.namespace, deployment);
             continue;
           }
@@ -136,33 +145,57 @@ export class DriftEvaluator {
     return { key, ref: current.ref, inferred };
   }
 
+  /**
+   * Evaluates everything added. The aggregates are folded into their workloads in place, so this is
+   * the evaluator's last call.
+   */
   finish(): DriftReport {
+    if (this.finished)
+      throw new Error('a DriftEvaluator evaluates once: finish() was called already');
+    this.finished = true;
     // Fold every aggregate into its top owner.
     /** A top owner with everything folded into it from below. */
-    type Workload = Aggregate & { inferred: Set<string> };
+    type Workload = Aggregate & { inferred: Set<string> | undefined };
     const { aggregates, nodes } = this.aggregation.data;
     const workloads = new Map<string, Workload>();
-    for (const aggregate of aggregates.values()) {
+    for (const [key, aggregate] of aggregates) {
       if (
         aggregate.sites.size === 0 &&
         aggregate.running.size === 0 &&
         aggregate.waiting.size === 0
       )
         continue;
-      const top = this.topOwner(aggregate);
-      const workload = entry(workloads, top.key, () => ({
-        ...emptyAggregate(top.ref.kind, top.ref.namespace, top.ref.name),
-        inferred: new Set<string>(),
-      }));
-      if (top.inferred !== undefined) workload.inferred.add(top.inferred);
-      const isTop =
-        aggregateKey(aggregate.ref.kind, aggregate.ref.namespace, aggregate.ref.name) === top.key;
-      for (const merged of aggregate.sites.values())
-        mergeSite(workload.sites, merged.site, merged.own && isTop);
-      for (const [key, digests] of aggregate.running) mergeRunning(workload.running, key, digests);
-      for (const group of aggregate.waiting.values()) mergeWaiting(workload.waiting, group);
-      mergeCounts(workload.nodes, aggregate.nodes);
-      mergeConstraints(workload.constraints, aggregate.constraints);
+      const top = this.topOwner(aggregate, key);
+      const isTop = key === top.key;
+      let workload = workloads.get(top.key);
+      if (workload === undefined) {
+        // The first aggregate of a workload hands it its counts: no one reads them after this.
+        workload = {
+          ...emptyAggregate(top.ref.kind, top.ref.namespace, top.ref.name),
+          running: aggregate.running,
+          waiting: aggregate.waiting,
+          nodes: aggregate.nodes,
+          constraints: aggregate.constraints,
+          inferred: undefined,
+        };
+        if (isTop) workload.sites = aggregate.sites;
+        else
+          for (const [siteKey, merged] of aggregate.sites)
+            mergeSite(workload.sites, merged.site, false, siteKey);
+        workloads.set(top.key, workload);
+      } else {
+        for (const [siteKey, merged] of aggregate.sites)
+          mergeSite(workload.sites, merged.site, merged.own && isTop, siteKey);
+        for (const [runningKey, digests] of aggregate.running)
+          mergeRunning(workload.running, runningKey, digests);
+        for (const group of aggregate.waiting.values()) mergeWaiting(workload.waiting, group);
+        mergeCounts(workload.nodes, aggregate.nodes);
+        mergeConstraints(workload.constraints, aggregate.constraints);
+      }
+      if (top.inferred !== undefined) {
+        workload.inferred ??= new Set();
+        workload.inferred.add(top.inferred);
+      }
     }
 
     const prePull = new Map<string, ImageReference[]>();
@@ -238,7 +271,7 @@ export class DriftEvaluator {
         );
       }
       for (const finding of dedupeFindings(raw)) {
-        if (workload.inferred.size > 0) finding.evidence.push(...workload.inferred);
+        if (workload.inferred !== undefined) finding.evidence.push(...workload.inferred);
         const judged = this.applySettings(finding);
         if (judged === undefined) continue;
         const suppression = this.suppressionFor(judged);

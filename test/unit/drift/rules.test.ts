@@ -3,8 +3,10 @@ import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '#shared/config/load.ts';
 import { type Config, DEFAULT_CONFIG } from '#shared/config/schema.ts';
+import { DriftEvaluator } from '#shared/drift/evaluator.ts';
 import type { DriftReport, Finding } from '#shared/drift/model.ts';
 import { runDrift } from '#shared/drift/run.ts';
+import { extractObject } from '#shared/workload/extract.ts';
 
 // Table-driven checks of every rule through the whole evaluation path (YAML in, report out).
 
@@ -486,6 +488,19 @@ describe('workloads, replicas and PW008 skew', () => {
       indexOf: (digest) => (digest === OTHER_DIGEST ? DIGEST : undefined),
     });
     assert.equal(report.findings.filter((finding) => finding.ruleId === 'PW008').length, 0);
+  });
+
+  test('an evaluator folds its workloads in place, so it evaluates once', () => {
+    const evaluator = new DriftEvaluator(DEFAULT_CONFIG);
+    const facts = extractObject(
+      pod('p1', 'n1', at(DIGEST)),
+      { file: 'pods.yaml', document: 0, itemPath: '' },
+      { nodeGroupLabels: [], locate: () => undefined },
+    ).facts;
+    assert.ok(facts !== undefined);
+    evaluator.addFacts(facts);
+    assert.equal(evaluator.finish().summary.workloads, 1);
+    assert.throws(() => evaluator.finish(), /evaluates once/);
   });
 });
 
