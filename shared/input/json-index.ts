@@ -29,13 +29,17 @@ interface JsonIndexExports {
   input(): number;
   offsets(): number;
   matches(): number;
-  backslashBlocks(): number;
+  blockFlags(): number;
   itemSeparator(): number;
   listEnd(): number;
 }
 
 const CLOSED = 1;
 const FAILED = 2;
+
+// Block flags written by stage 1, one byte per 64 bytes of input.
+const BLOCK_BACKSLASH = 1;
+const BLOCK_NON_ASCII = 2;
 
 const MAX_DEPTH = 1000;
 
@@ -156,7 +160,7 @@ export class JsonListIndexer {
       Buffer.from(buffer, wasm.input(), filled),
       new Uint32Array(buffer, wasm.offsets(), count),
       new Uint32Array(buffer, wasm.matches(), count),
-      new Uint8Array(buffer, wasm.backslashBlocks(), (length >> 6) + 1),
+      new Uint8Array(buffer, wasm.blockFlags(), (length >> 6) + 1),
       (from, to) => {
         const lines = wasm.newlines(from, to);
         return lines === 0 ? undefined : { lines, last: wasm.newlineOffset() };
@@ -195,8 +199,11 @@ export class IndexedJson {
   readonly bytes: Buffer;
   readonly offsets: Uint32Array;
   private readonly matches: Uint32Array;
-  /** Per 64-byte block of `bytes`: 1 when it holds a backslash, so that most keys need no scan for one. */
-  private readonly backslashBlocks: Uint8Array;
+  /**
+   * Per 64-byte block of `bytes`: BLOCK_BACKSLASH and BLOCK_NON_ASCII, so that most keys and strings
+   * need no scan for either.
+   */
+  private readonly blockFlags: Uint8Array;
   private readonly countNewlines: CountNewlines;
   private readonly origin: ValuePosition;
   /** Index just after the value read last. */
@@ -210,14 +217,14 @@ export class IndexedJson {
     bytes: Buffer,
     offsets: Uint32Array,
     matches: Uint32Array,
-    backslashBlocks: Uint8Array,
+    blockFlags: Uint8Array,
     countNewlines: CountNewlines,
     origin: ValuePosition = START,
   ) {
     this.bytes = bytes;
     this.offsets = offsets;
     this.matches = matches;
-    this.backslashBlocks = backslashBlocks;
+    this.blockFlags = blockFlags;
     this.countNewlines = countNewlines;
     this.origin = origin;
   }
@@ -304,6 +311,9 @@ export class IndexedJson {
   private string(quote: number, end: number): string {
     const bytes = this.bytes;
     const start = quote + 1;
+    // Blocks with neither an escape nor a multi-byte character hold text that is its own decoding.
+    if (!anyBlockFlag(this.blockFlags, start, end, BLOCK_BACKSLASH | BLOCK_NON_ASCII))
+      return bytes.toString('latin1', start, end);
     let ascii = true;
     for (let pos = start; pos < end; pos++) {
       const byte = bytes[pos] as number;
@@ -350,7 +360,7 @@ export class IndexedJson {
       const keyStart = (offsets[key] as number) + 1;
       const keyEnd = this.stringEnd(key);
       const value = key + 2;
-      const entry = findEntry(node, bytes, keyStart, keyEnd, this.backslashBlocks);
+      const entry = findEntry(node, bytes, keyStart, keyEnd, this.blockFlags);
       if (entry !== undefined) {
         if (node.positioned.has(entry.key)) {
           positions ??= {};
@@ -375,6 +385,14 @@ export class IndexedJson {
   }
 }
 
+/** Whether a block that `bytes[start, end)` touches has one of `flags`. */
+function anyBlockFlag(blockFlags: Uint8Array, start: number, end: number, flags: number): boolean {
+  for (let block = start >> 6; block <= (end - 1) >> 6; block++) {
+    if (((blockFlags[block] as number) & flags) !== 0) return true;
+  }
+  return false;
+}
+
 /**
  * The projection entry for the key in `bytes[start, end)`; escaped keys are matched decoded. Only a
  * key in a block that holds a backslash can be escaped.
@@ -384,7 +402,7 @@ function findEntry(
   bytes: Buffer,
   start: number,
   end: number,
-  backslashBlocks: Uint8Array,
+  blockFlags: Uint8Array,
 ): ProjectionEntry | undefined {
   const candidates = node.byLength[end - start];
   if (candidates !== undefined) {
@@ -395,10 +413,7 @@ function findEntry(
       if (at === expected.length) return entry;
     }
   }
-  let backslash = false;
-  for (let block = start >> 6; block <= (end - 1) >> 6 && !backslash; block++)
-    backslash = backslashBlocks[block] === 1;
-  if (!backslash) return undefined;
+  if (!anyBlockFlag(blockFlags, start, end, BLOCK_BACKSLASH)) return undefined;
   for (let pos = start; pos < end; pos++) {
     if (bytes[pos] === 0x5c) {
       const name = decodeJsonString(bytes, start, end);

@@ -60,16 +60,20 @@ const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0
 
 const PADDING = 64;
 
+// Flags of a 64-byte block of input, so that the reader decodes most strings without scanning them.
+const BLOCK_BACKSLASH: u8 = 1;
+const BLOCK_NON_ASCII: u8 = 2;
+
 // Memory layout, set by layout(): the depth stack, then the input, its offsets and bracket matches, one
-// u32 per 64-byte block of input counting the newlines before the block, and one byte per block that
-// says whether the block holds a backslash.
+// u32 per 64-byte block of input counting the newlines before the block, and one byte of flags per
+// block (BLOCK_BACKSLASH, BLOCK_NON_ASCII).
 let stackPointer: usize = 0;
 let kindPointer: usize = 0;
 let inputPointer: usize = 0;
 let offsetsPointer: usize = 0;
 let matchesPointer: usize = 0;
 let newlineCountsPointer: usize = 0;
-let backslashBlocksPointer: usize = 0;
+let blockFlagsPointer: usize = 0;
 let capacity: i32 = 0;
 
 let failureCode: i32 = 0;
@@ -99,9 +103,9 @@ export function offsets(): usize {
 export function matches(): usize {
   return matchesPointer;
 }
-/** One byte per 64-byte block of the input indexed last: 1 when the block holds a backslash. */
-export function backslashBlocks(): usize {
-  return backslashBlocksPointer;
+/** One byte of flags per 64-byte block of the input indexed last. */
+export function blockFlags(): usize {
+  return blockFlagsPointer;
 }
 /** Index of the last `,` between list items that validateList() reached, or -1. */
 export function itemSeparator(): i32 {
@@ -127,8 +131,8 @@ export function layout(length: i32): bool {
   const matchesStart = offsetsStart + ((<usize>length + 2) << 2);
   // One count per block, and one after the last block.
   const newlineCountsStart = matchesStart + ((<usize>length + 2) << 2);
-  const backslashBlocksStart = newlineCountsStart + (((<usize>length >> 6) + 2) << 2);
-  const end = backslashBlocksStart + (<usize>length >> 6) + 1;
+  const blockFlagsStart = newlineCountsStart + (((<usize>length >> 6) + 2) << 2);
+  const end = blockFlagsStart + (<usize>length >> 6) + 1;
   const pages = <i32>((end + 0xffff) >> 16);
   const grow = pages - memory.size();
   if (grow > 0 && memory.grow(grow) < 0) return false;
@@ -138,7 +142,7 @@ export function layout(length: i32): bool {
   offsetsPointer = offsetsStart;
   matchesPointer = matchesStart;
   newlineCountsPointer = newlineCountsStart;
-  backslashBlocksPointer = backslashBlocksStart;
+  blockFlagsPointer = blockFlagsStart;
   capacity = length;
   return true;
 }
@@ -222,6 +226,7 @@ export function index(length: i32): i32 {
     let space: u64 = 0;
     let operator: u64 = 0;
     let newline: u64 = 0;
+    let nonAscii: u64 = 0;
     for (let lane = 0; lane < 4; lane++) {
       const bytes = v128.load(at + (<usize>lane << 4));
       const shift = <u64>(lane << 4);
@@ -229,6 +234,8 @@ export function index(length: i32): i32 {
       backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
       control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
       newline |= (<u64>i8x16.bitmask(i8x16.eq(bytes, NEWLINE))) << shift;
+      // The bitmask is each byte's top bit: set for every byte of a multi-byte UTF-8 sequence.
+      nonAscii |= (<u64>i8x16.bitmask(bytes)) << shift;
       space |=
         (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, v128.and(bytes, LOW_NIBBLE)), bytes))) <<
         shift;
@@ -244,7 +251,10 @@ export function index(length: i32): i32 {
           )
         )) << shift;
     }
-    store<u8>(backslashBlocksPointer + (<usize>block >> 6), <u8>(backslash != 0));
+    store<u8>(
+      blockFlagsPointer + (<usize>block >> 6),
+      (backslash != 0 ? BLOCK_BACKSLASH : 0) | (nonAscii != 0 ? BLOCK_NON_ASCII : 0),
+    );
     store<u32>(newlineCountsPointer + ((<usize>block >> 6) << 2), newlinesBefore);
     // The padding after the input is spaces, so a partial last block counts only input bytes.
     newlinesBefore += <u32>popcnt(newline);

@@ -221,6 +221,24 @@ describe('JsonListIndexer', () => {
     }
   });
 
+  test('decodes multi-byte and escaped strings wherever they fall among the 64-byte blocks', () => {
+    const selection = projection({ a: true, b: true, c: true, d: true });
+    for (let pad = 0; pad < 140; pad++) {
+      // A string of plain text beside each kind, so that a block's flags must not leak to its neighbours.
+      const text = Buffer.from(
+        `{"p": "${'x'.repeat(pad)}", "a": "caf\u00e9 \u{1f433}", "b": "plain", "c": "tab\\tq\\"", "d": "${'y'.repeat(pad % 70)}\u00fc"}]`,
+      );
+      const value = jsonListIndexer().scanList(text, true, true).json.value(0, selection);
+      const expected = {
+        a: 'caf\u00e9 \u{1f433}',
+        b: 'plain',
+        c: 'tab\tq"',
+        d: `${'y'.repeat(pad % 70)}\u00fc`,
+      };
+      assert.deepStrictEqual(value, expected, `padding ${pad}`);
+    }
+  });
+
   test('gives the line of every offset, asked in order or not, across 64-byte blocks', () => {
     /** Line (0-based) and line start of `offset`, counted byte by byte. */
     const naive = (text: Buffer, offset: number) => {
