@@ -19,14 +19,13 @@ import {
   WorkloadAggregation,
 } from './aggregation.ts';
 import {
-  compareSeverity,
+  compareFindings,
   type DriftReport,
   type Finding,
   type InputProblem,
   type RuleId,
   type SuppressedFinding,
   type WorkloadRef,
-  workloadKey,
 } from './model.ts';
 import { pullFailureFinding } from './pull-failures.ts';
 import { detectReplicaSkew, type NodeInfo, type PlatformIndexLookup } from './replica-skew.ts';
@@ -279,8 +278,9 @@ export class DriftEvaluator {
         else suppressed.push({ ...judged, suppression: { reason: suppression } });
       }
     }
-    sortByFindingOrder(findings);
-    sortByFindingOrder(suppressed);
+    // In the order every report format lists them, so that formatting finds them sorted already.
+    findings.sort(compareFindings);
+    suppressed.sort(compareFindings);
     const counts = { info: 0, warning: 0, error: 0 };
     for (const finding of findings) counts[finding.severity]++;
     return {
@@ -393,29 +393,4 @@ function dedupeFindings(findings: readonly Finding[]): Finding[] {
     if (!seen.has(key)) seen.set(key, finding);
   }
   return [...seen.values()];
-}
-
-export function compareFindings(a: Finding, b: Finding): number {
-  return compareKeyed(a, workloadKey(a.workload), b, workloadKey(b.workload));
-}
-
-function compareKeyed(a: Finding, aWorkload: string, b: Finding, bWorkload: string): number {
-  return (
-    compareSeverity(b.severity, a.severity) ||
-    compareText(aWorkload, bWorkload) ||
-    compareText(a.container.name, b.container.name) ||
-    compareText(a.ruleId, b.ruleId) ||
-    compareText(a.image, b.image)
-  );
-}
-
-/** Sorts in place in compareFindings order, with each workload key built once, not per comparison. */
-function sortByFindingOrder<T extends Finding>(findings: T[]): void {
-  const keyed = findings.map((finding) => ({ finding, workload: workloadKey(finding.workload) }));
-  keyed.sort((a, b) => compareKeyed(a.finding, a.workload, b.finding, b.workload));
-  for (const [index, { finding }] of keyed.entries()) findings[index] = finding;
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

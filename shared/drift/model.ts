@@ -103,6 +103,35 @@ export function compareSeverity(a: Severity, b: Severity): number {
   return SEVERITY_RANK[a] - SEVERITY_RANK[b];
 }
 
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Workloads by namespace, then name, then kind: how a reader scans a list of them. */
+export function compareWorkloads(a: WorkloadRef, b: WorkloadRef): number {
+  return (
+    compareText(a.namespace, b.namespace) ||
+    compareText(a.name, b.name) ||
+    compareText(a.kind, b.kind)
+  );
+}
+
+/**
+ * Most severe first, then by workload, container, rule and image; total, so output is stable. The
+ * order of a report's findings, and of every format's.
+ */
+export function compareFindings(a: Finding, b: Finding): number {
+  return (
+    compareSeverity(b.severity, a.severity) ||
+    compareWorkloads(a.workload, b.workload) ||
+    compareText(a.container.name, b.container.name) ||
+    compareText(a.container.kind, b.container.kind) ||
+    compareText(a.ruleId, b.ruleId) ||
+    compareText(a.image, b.image) ||
+    compareText(a.message, b.message)
+  );
+}
+
 export function workloadKey(workload: WorkloadRef): string {
   return `${workload.kind}/${workload.namespace}/${workload.name}`;
 }

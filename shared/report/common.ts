@@ -1,5 +1,7 @@
 import {
+  compareFindings,
   compareSeverity,
+  compareWorkloads,
   type DriftReport,
   type Finding,
   type ImageSiteKind,
@@ -26,28 +28,6 @@ function compareText(a: string, b: string): number {
 
 function compareOptionalNumber(a: number | undefined, b: number | undefined): number {
   return (a ?? 0) - (b ?? 0);
-}
-
-/** Workloads by namespace, then name, then kind: how a reader scans a list of them. */
-export function compareWorkloads(a: WorkloadRef, b: WorkloadRef): number {
-  return (
-    compareText(a.namespace, b.namespace) ||
-    compareText(a.name, b.name) ||
-    compareText(a.kind, b.kind)
-  );
-}
-
-/** Most severe first, then by workload, container, rule and image; total, so output is stable. */
-export function compareFindings(a: Finding, b: Finding): number {
-  return (
-    compareSeverity(b.severity, a.severity) ||
-    compareWorkloads(a.workload, b.workload) ||
-    compareText(a.container.name, b.container.name) ||
-    compareText(a.container.kind, b.container.kind) ||
-    compareText(a.ruleId, b.ruleId) ||
-    compareText(a.image, b.image) ||
-    compareText(a.message, b.message)
-  );
 }
 
 export function sortFindings<T extends Finding>(findings: readonly T[]): T[] {

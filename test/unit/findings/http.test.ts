@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
+import { compareFindings, RULE_IDS, SEVERITIES } from '#shared/drift/model.ts';
 import {
   type FindingList,
   type FindingsRequestDependencies,
@@ -15,7 +15,6 @@ import {
 } from '#shared/findings/model.ts';
 import { matchesFilter } from '#shared/findings/report.ts';
 import type { HttpResponse } from '#shared/http/errors.ts';
-import { compareFindings } from '#shared/report/common.ts';
 import { storedFinding as stored } from './fixture.ts';
 
 // GET /v1/findings as the Lambda sees it, over an in-memory reader.
