@@ -174,6 +174,58 @@ describe('WorkloadAggregation', () => {
     );
   });
 
+  test('sites with equal explicitness judgements share one, so a fold sends each judgement once', () => {
+    const judged = (evidence: string) => ({
+      state: 'defaulted' as const,
+      confidence: 'low' as const,
+      evidence,
+    });
+    const bare = (name: string, evidence: string): ObjectFacts => ({
+      source: { file: 'f', document: 1, itemPath: '' },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: 'a',
+      name,
+      uid: undefined,
+      live: true,
+      hasPodSpec: true,
+      owner: undefined,
+      podTemplateHash: undefined,
+      sites: [
+        {
+          kind: 'container',
+          name: 'app',
+          image: 'nginx:1.27',
+          policy: 'Always',
+          explicitness: judged(evidence),
+          location: { file: 'f', document: 1 },
+        },
+      ],
+      running: [],
+      waiting: [],
+      nodeName: undefined,
+      nodeGroupConstraint: undefined,
+      node: undefined,
+    });
+    const fold = foldOneByOne([
+      bare('one', 'no history'),
+      bare('two', 'no history'),
+      bare('three', 'other history'),
+    ]);
+    const judgement = (name: string) =>
+      [...(fold.data.aggregates.get(`Pod/a/${name}`)?.sites.values() ?? [])][0]?.site.explicitness;
+    assert.deepEqual(judgement('two'), judged('no history'));
+    assert.equal(judgement('one'), judgement('two'));
+    assert.notEqual(judgement('one'), judgement('three'));
+    assert.deepEqual(judgement('three'), judged('other history'));
+    // Through a structured clone, as to the main thread: still one object, one evidence string.
+    const cloned = structuredClone(fold.data);
+    const first = [...(cloned.aggregates.get('Pod/a/one')?.sites.values() ?? [])][0];
+    const second = [...(cloned.aggregates.get('Pod/a/two')?.sites.values() ?? [])][0];
+    assert.ok(first?.site.explicitness !== undefined);
+    assert.equal(first?.site.explicitness, second?.site.explicitness);
+  });
+
   test('property: merging folds of consecutive slices equals folding one by one', () => {
     fc.assert(
       fc.property(
