@@ -5,8 +5,8 @@ import type { NodeInfo, RunningDigests } from './replica-skew.ts';
 
 // Folds object facts into one aggregate per workload (or bare pod). A thread that parses part of a
 // dump folds its own objects; the main thread then merges those partial folds in input order and gets
-// exactly the fold it would have built from every object one by one. The fold is plain data so that
-// it crosses threads by structured clone.
+// exactly the fold it would have built from every object one by one. The fold is plain data, which
+// fold-codec.ts packs to cross threads.
 
 /** Pods of a workload whose container waits on its image, by container and reason. */
 export interface WaitingGroup {
@@ -229,8 +229,8 @@ export class WorkloadAggregation {
   };
 
   /**
-   * Explicitness judgements by value. Sites that share one share its object, which structured clone
-   * then sends once per fold rather than once per site.
+   * Explicitness judgements by value. Sites that share one share its object, which is sent to the
+   * main thread once per fold rather than once per site (see fold-codec.ts).
    */
   private readonly judgements = new Map<string, Explicitness>();
 

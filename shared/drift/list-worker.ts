@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import { packRegionResult, transferList } from './fold-codec.ts';
 import { type RegionTask, runRegionTask } from './list-region.ts';
 
 // Worker thread entry: parses List regions sent by the main thread (see parallel-list.ts).
@@ -6,5 +7,6 @@ import { type RegionTask, runRegionTask } from './list-region.ts';
 if (parentPort === null) throw new Error('list-worker must run as a worker thread');
 const port = parentPort;
 port.on('message', (task: RegionTask) => {
-  port.postMessage(runRegionTask(task));
+  const result = packRegionResult(runRegionTask(task));
+  port.postMessage(result, transferList(result));
 });

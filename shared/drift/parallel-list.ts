@@ -3,6 +3,7 @@ import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
 import { type AggregationData, shapersOf } from './aggregation.ts';
 import type { FileRegion } from './file-region.ts';
+import { type PackedRegionResult, unpackRegionResult } from './fold-codec.ts';
 import { RELATIVE_ITEM, type RegionResult, type RegionTask, runRegionTask } from './list-region.ts';
 import type { InputProblem, SourceLocation } from './model.ts';
 
@@ -63,10 +64,11 @@ export class RegionWorkerPool implements RegionRunner {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(url);
       const pending = new Map<number, (result: RegionResult) => void>();
-      worker.on('message', (result: RegionResult) => {
-        pending.get(result.id)?.(result);
-        pending.delete(result.id);
-        this.failures.delete(result.id);
+      worker.on('message', (packed: PackedRegionResult) => {
+        const resolve = pending.get(packed.id);
+        pending.delete(packed.id);
+        this.failures.delete(packed.id);
+        resolve?.(unpackRegionResult(packed));
       });
       worker.on('error', (error) => this.fail(error));
       worker.on('exit', (code) => {

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { type Aggregate, emptyAggregate } from '#shared/drift/aggregation.ts';
+import {
+  packAggregates,
+  packRegionResult,
+  transferList,
+  unpackAggregates,
+  unpackRegionResult,
+} from '#shared/drift/fold-codec.ts';
+import type { RegionResult } from '#shared/drift/list-region.ts';
+import { foldOneByOne, numbered, objectFacts, ordered } from '../../support/folds.ts';
+
+// Parser threads send their folds packed; the main thread must get back exactly what was packed,
+// with the same fields present, the same insertion order, and judgements still shared.
+
+function roundTrip(aggregates: Map<string, Aggregate>): Map<string, Aggregate> {
+  return unpackAggregates(structuredClone(packAggregates(aggregates)));
+}
+
+/** Every optional field present, and every kind of value a field can hold. */
+function fullAggregate(): Aggregate {
+  const judged = { state: 'defaulted' as const, confidence: 'high' as const, evidence: 'said so' };
+  const aggregate = emptyAggregate('ReplicaSet', 'shop', 'web-5d8f');
+  aggregate.seen = true;
+  aggregate.owner = { kind: 'Deployment', name: 'web', uid: 'b7c1' };
+  aggregate.pods = 3;
+  aggregate.podTemplateHash = '5d8f';
+  aggregate.constraints = { specs: 3, open: false, groups: new Set(['gpu', 'general']) };
+  aggregate.nodes = new Map([
+    ['n2', 2],
+    ['n1', 1],
+  ]);
+  const located = { file: '', document: 0, path: 'items[#4].spec.containers[0].image', line: 9 };
+  aggregate.sites.set('container\u0000app\u0000nginx\u0000Always', {
+    site: {
+      kind: 'container',
+      name: 'app',
+      image: 'nginx',
+      policy: 'Always',
+      explicitness: judged,
+      location: { ...located, column: 18 },
+    },
+    own: false,
+    shapers: [
+      {
+        site: {
+          kind: 'container',
+          name: 'app',
+          image: 'nginx',
+          policy: 'Always',
+          explicitness: undefined,
+          location: located,
+        },
+        own: false,
+      },
+      {
+        site: {
+          kind: 'container',
+          name: 'app',
+          image: 'nginx',
+          policy: 'Always',
+          explicitness: judged,
+          location: { file: 'pods.yaml', document: 2 },
+        },
+        own: true,
+      },
+    ],
+  });
+  aggregate.sites.set('initContainer\u0000init\u0000caf\u00e9:1\u0000', {
+    site: {
+      kind: 'initContainer',
+      name: 'init',
+      image: 'caf\u00e9:1',
+      policy: undefined,
+      explicitness: judged,
+      location: { file: '', document: 0 },
+    },
+    own: true,
+    shapers: undefined,
+  });
+  aggregate.running.set(
+    'container\u0000app\u0000nginx',
+    new Map([['nginx@sha256:aa', new Map([['n1', 1]])]]),
+  );
+  aggregate.waiting.set('container\u0000app\u0000nginx\u0000ImagePullBackOff', {
+    kind: 'container',
+    name: 'app',
+    image: 'nginx',
+    reason: 'ImagePullBackOff',
+    message: 'Back-off pulling image "nginx"',
+    pods: 2,
+    nodes: new Set(['n2', 'n1']),
+  });
+  return aggregate;
+}
+
+describe('fold codec', () => {
+  test('every field comes back, present or absent as it was, in the same order', () => {
+    const bare = emptyAggregate('Pod', 'default', 'lonely');
+    const aggregates = new Map([
+      ['ReplicaSet/shop/web-5d8f', fullAggregate()],
+      ['Pod/default/lonely', bare],
+    ]);
+    const back = roundTrip(aggregates);
+    assert.deepStrictEqual(back, aggregates);
+    assert.deepStrictEqual(ordered(back), ordered(aggregates));
+    const site = back.get('ReplicaSet/shop/web-5d8f')?.sites.values().next().value;
+    assert.equal('column' in (site?.shapers?.[0]?.site.location ?? {}), false);
+    assert.equal('line' in (site?.shapers?.[1]?.site.location ?? {}), false);
+  });
+
+  test('sites that shared a judgement still share one', () => {
+    const back = roundTrip(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
+    const sites = [...(back.get('ReplicaSet/shop/web-5d8f')?.sites.values() ?? [])];
+    const first = sites[0]?.site.explicitness;
+    assert.ok(first !== undefined);
+    assert.equal(sites[1]?.site.explicitness, first);
+    assert.equal(sites[0]?.shapers?.[1]?.site.explicitness, first);
+  });
+
+  test('each distinct string crosses once', () => {
+    const packed = packAggregates(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
+    assert.equal(new Set(packed.strings).size, packed.strings.length);
+    assert.equal(packed.strings.filter((text) => text === 'nginx').length, 1);
+  });
+
+  test('packed words that end too soon or name a missing string are refused', () => {
+    const packed = packAggregates(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
+    assert.throws(
+      () => unpackAggregates({ words: packed.words.subarray(0, 20), strings: packed.strings }),
+      /end too soon/,
+    );
+    assert.throws(
+      () => unpackAggregates({ words: packed.words, strings: packed.strings.slice(0, 3) }),
+      /not in the table/,
+    );
+  });
+
+  test('a region result keeps everything but its aggregates as it was, and transfers the words', () => {
+    const aggregates = new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]);
+    const result: RegionResult = {
+      id: 7,
+      aggregation: {
+        aggregates,
+        nodes: new Map([['n1', { nodeGroup: 'gpu', architecture: 'arm64' }]]),
+        objects: 5,
+        pods: 3,
+      },
+      problems: [{ file: '', document: 0, line: 3, path: 'items[#1].kind', message: 'bad kind' }],
+      items: 5,
+      consumed: 4000,
+      closedAt: undefined,
+      newlines: 120,
+      lastLineStart: 3990,
+      syntaxError: undefined,
+      span: undefined,
+    };
+    const packed = packRegionResult(result);
+    assert.deepEqual(transferList(packed), [packed.aggregation.packed.words.buffer]);
+    assert.deepStrictEqual(unpackRegionResult(structuredClone(packed)), result);
+  });
+
+  test('property: folds of random objects come back as they were packed', () => {
+    fc.assert(
+      fc.property(fc.array(objectFacts, { maxLength: 40 }), (objects) => {
+        const { aggregates } = foldOneByOne(numbered(objects)).data;
+        assert.deepStrictEqual(ordered(roundTrip(aggregates)), ordered(aggregates));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
