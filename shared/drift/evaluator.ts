@@ -169,18 +169,24 @@ export class DriftEvaluator {
       let workload = workloads.get(top.key);
       if (workload === undefined) {
         // The first aggregate of a workload hands it its counts: no one reads them after this.
+        // Its sites too when it is the top owner; otherwise they are not the workload's own.
         workload = {
-          ...emptyAggregate(top.ref.kind, top.ref.namespace, top.ref.name),
+          ref: top.ref,
+          seen: false,
+          owner: undefined,
+          sites: isTop ? aggregate.sites : new Map(),
           running: aggregate.running,
           waiting: aggregate.waiting,
+          pods: 0,
           nodes: aggregate.nodes,
           constraints: aggregate.constraints,
+          podTemplateHash: undefined,
           inferred: undefined,
         };
-        if (isTop) workload.sites = aggregate.sites;
-        else
+        if (!isTop) {
           for (const [siteKey, merged] of aggregate.sites)
             mergeSite(workload.sites, merged.site, false, siteKey);
+        }
         workloads.set(top.key, workload);
       } else {
         for (const [siteKey, merged] of aggregate.sites)

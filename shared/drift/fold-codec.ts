@@ -15,8 +15,8 @@ import type { SourceLocation, WorkloadRef } from './model.ts';
 // table of distinct strings. Structured clone writes every string and property name each time it
 // occurs, and the main thread then allocates every copy and keeps it until the report is written; a
 // cluster dump's fold repeats kinds, namespaces, images and node names thousands of times. Here each
-// distinct string crosses once per region, the numbers cross without a copy, and the main thread's
-// heap holds one string where it held hundreds.
+// distinct string crosses once per region, the numbers cross without a copy, and the main thread keeps
+// one copy of a string per region instead of one per occurrence.
 
 /** Aggregates as numbers (string ids from 1, 0 for undefined; NaN for an absent number) and strings. */
 export interface PackedAggregates {
