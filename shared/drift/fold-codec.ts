@@ -72,6 +72,7 @@ class Writer {
     this.number(value ? 1 : 0);
   }
 
+  /** A string that may recur: written once, then named by its id. */
   text(value: string | undefined): void {
     if (value === undefined) {
       this.number(0);
@@ -84,6 +85,16 @@ class Writer {
       this.ids.set(value, id);
     }
     this.number(id);
+  }
+
+  /** A string that rarely recurs (a key, a name, a path): added without looking it up. */
+  unique(value: string | undefined): void {
+    if (value === undefined) {
+      this.number(0);
+      return;
+    }
+    this.strings.push(value);
+    this.number(this.strings.length);
   }
 
   counts(counts: ReadonlyMap<string, number>): void {
@@ -129,7 +140,7 @@ class Writer {
     this.number(location.document);
     this.number(location.line);
     this.number(location.column);
-    this.text(location.path);
+    this.unique(location.path);
   }
 }
 
@@ -138,17 +149,17 @@ export function packAggregates(aggregates: ReadonlyMap<string, Aggregate>): Pack
   const out = new Writer();
   out.number(aggregates.size);
   for (const [key, aggregate] of aggregates) {
-    out.text(key);
+    out.unique(key);
     out.text(aggregate.ref.kind);
     out.text(aggregate.ref.namespace);
-    out.text(aggregate.ref.name);
+    out.unique(aggregate.ref.name);
     out.flag(aggregate.seen);
     const owner = aggregate.owner;
     out.flag(owner !== undefined);
     if (owner !== undefined) {
       out.text(owner.kind);
       out.text(owner.name);
-      out.text(owner.uid);
+      out.unique(owner.uid);
     }
     out.number(aggregate.pods);
     out.text(aggregate.podTemplateHash);
@@ -158,7 +169,7 @@ export function packAggregates(aggregates: ReadonlyMap<string, Aggregate>): Pack
     out.counts(aggregate.nodes);
     out.number(aggregate.sites.size);
     for (const [siteKey, fold] of aggregate.sites) {
-      out.text(siteKey);
+      out.unique(siteKey);
       out.site(fold.site);
       out.flag(fold.own);
       out.number(fold.shapers?.length);

@@ -120,10 +120,27 @@ describe('fold codec', () => {
     assert.equal(sites[0]?.shapers?.[1]?.site.explicitness, first);
   });
 
-  test('each distinct string crosses once', () => {
-    const packed = packAggregates(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
-    assert.equal(new Set(packed.strings).size, packed.strings.length);
-    assert.equal(packed.strings.filter((text) => text === 'nginx').length, 1);
+  test('recurring strings cross once: kinds, namespaces, images, node names', () => {
+    const packed = packAggregates(
+      new Map([
+        ['ReplicaSet/shop/web-5d8f', fullAggregate()],
+        [
+          'ReplicaSet/shop/web-77aa',
+          { ...fullAggregate(), ref: { kind: 'ReplicaSet', namespace: 'shop', name: 'web-77aa' } },
+        ],
+      ]),
+    );
+    for (const recurring of [
+      'ReplicaSet',
+      'shop',
+      'nginx',
+      'n1',
+      'container',
+      'Always',
+      'said so',
+    ]) {
+      assert.equal(packed.strings.filter((text) => text === recurring).length, 1, recurring);
+    }
   });
 
   test('packed words that end too soon or name a missing string are refused', () => {
