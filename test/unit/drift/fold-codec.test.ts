@@ -10,6 +10,8 @@ import {
   unpackRegionResult,
 } from '#shared/drift/fold-codec.ts';
 import type { RegionResult } from '#shared/drift/list-region.ts';
+import type { SourceLocation } from '#shared/drift/model.ts';
+import type { ImageSite } from '#shared/workload/extract.ts';
 import { foldOneByOne, numbered, objectFacts, ordered } from '../../support/folds.ts';
 
 // Parser threads send their folds packed; the main thread must get back exactly what was packed,
@@ -33,39 +35,20 @@ function fullAggregate(): Aggregate {
     ['n1', 1],
   ]);
   const located = { file: '', document: 0, path: 'items[#4].spec.containers[0].image', line: 9 };
+  const app = (explicitness: typeof judged | undefined, location: SourceLocation): ImageSite => ({
+    kind: 'container',
+    name: 'app',
+    image: 'nginx',
+    policy: 'Always',
+    explicitness,
+    location,
+  });
   aggregate.sites.set('container\u0000app\u0000nginx\u0000Always', {
-    site: {
-      kind: 'container',
-      name: 'app',
-      image: 'nginx',
-      policy: 'Always',
-      explicitness: judged,
-      location: { ...located, column: 18 },
-    },
+    site: app(judged, { ...located, column: 18 }),
     own: false,
     shapers: [
-      {
-        site: {
-          kind: 'container',
-          name: 'app',
-          image: 'nginx',
-          policy: 'Always',
-          explicitness: undefined,
-          location: located,
-        },
-        own: false,
-      },
-      {
-        site: {
-          kind: 'container',
-          name: 'app',
-          image: 'nginx',
-          policy: 'Always',
-          explicitness: judged,
-          location: { file: 'pods.yaml', document: 2 },
-        },
-        own: true,
-      },
+      { site: app(undefined, located), own: false },
+      { site: app(judged, { file: 'pods.yaml', document: 2 }), own: true },
     ],
   });
   aggregate.sites.set('initContainer\u0000init\u0000caf\u00e9:1\u0000', {
