@@ -77,12 +77,20 @@ export class DriftEvaluator {
   }
 
   addFacts(facts: ObjectFacts): void {
+    this.assertOpen();
     this.aggregation.addFacts(facts);
   }
 
   /** Adds (and takes over) the fold of objects that follow every object added so far. */
   addAggregation(data: AggregationData): void {
+    this.assertOpen();
     this.aggregation.merge(data);
+  }
+
+  /** finish() folds the aggregates in place; nothing can be added to them, or evaluated, after it. */
+  private assertOpen(): void {
+    if (this.finished)
+      throw new Error('a DriftEvaluator evaluates once: finish() was called already');
   }
 
   /** The aggregate for an owner, or an empty stand-in when the owner never appeared. */
@@ -149,8 +157,7 @@ export class DriftEvaluator {
    * the evaluator's last call.
    */
   finish(): DriftReport {
-    if (this.finished)
-      throw new Error('a DriftEvaluator evaluates once: finish() was called already');
+    this.assertOpen();
     this.finished = true;
     // Fold every aggregate into its top owner.
     /** A top owner with everything folded into it from below. */

@@ -1,4 +1,5 @@
 import type { Explicitness } from '#shared/policy/explicitness.ts';
+import { plural } from '#shared/text/plural.ts';
 import type { ImageSite, OwnerRef } from '#shared/workload/extract.ts';
 import type {
   Aggregate,
@@ -15,8 +16,9 @@ import type { SourceLocation, WorkloadRef } from './model.ts';
 // table of distinct strings. Structured clone writes every string and property name each time it
 // occurs, and the main thread then allocates every copy and keeps it until the report is written; a
 // cluster dump's fold repeats kinds, namespaces, images and node names thousands of times. Here each
-// distinct string crosses once per region, the numbers cross without a copy, and the main thread keeps
-// one copy of a string per region instead of one per occurrence.
+// distinct string crosses once per region, the numbers cross in a transferred buffer, and the main
+// thread keeps one copy of a string per region instead of one per occurrence. Objects that sites share
+// (judgements, and locations, which the main thread moves once per region) stay shared.
 
 /** Aggregates as numbers (string ids from 1, 0 for undefined; NaN for an absent number) and strings. */
 export interface PackedAggregates {
@@ -24,7 +26,8 @@ export interface PackedAggregates {
   readonly strings: string[];
 }
 
-// Every field of these types is written below; a field added to one fails to compile here until it is.
+// The fields of these types that the code below writes; a field added to one of them fails to compile
+// here until it is added to this list, and to the writing and reading below.
 type Covers<T, Written extends keyof T> = Exclude<keyof T, Written> extends never ? true : never;
 const COVERED: [
   Covers<
@@ -58,6 +61,8 @@ class Writer {
   private readonly ids = new Map<string, number>();
   /** Judgements already written, by object: a fold shares one object per judgement. */
   private readonly judgements = new Map<Explicitness, number>();
+  /** Locations already written, by object: a merged site shares its location with a shaper. */
+  private readonly locations = new Map<SourceLocation, number>();
 
   number(value: number | undefined): void {
     if (this.length === this.words.length) {
@@ -135,7 +140,19 @@ class Writer {
     this.text(site.image);
     this.text(site.policy);
     this.judgement(site.explicitness);
-    const location = site.location;
+    this.location(site.location);
+  }
+
+  /** A location seen before is written as its index; a new one in full after the next index. */
+  location(location: SourceLocation): void {
+    const known = this.locations.get(location);
+    if (known !== undefined) {
+      this.number(known);
+      return;
+    }
+    const index = this.locations.size + 1;
+    this.locations.set(location, index);
+    this.number(index);
     this.text(location.file);
     this.number(location.document);
     this.number(location.line);
@@ -205,6 +222,7 @@ export function packAggregates(aggregates: ReadonlyMap<string, Aggregate>): Pack
 class Reader {
   private at = 0;
   private readonly judgements: Explicitness[] = [];
+  private readonly locations: SourceLocation[] = [];
   private readonly words: Float64Array;
   private readonly strings: readonly string[];
 
@@ -213,9 +231,20 @@ class Reader {
     this.strings = strings;
   }
 
+  private malformed(what: string): never {
+    throw new RangeError(`packed aggregates are malformed at word ${this.at}: ${what}`);
+  }
+
   number(): number {
-    if (this.at >= this.words.length) throw new RangeError('packed aggregates end too soon');
+    if (this.at >= this.words.length) this.malformed('they end too soon');
     return this.words[this.at++] as number;
+  }
+
+  /** A count or an index: a whole number, not negative. */
+  count(): number {
+    const value = this.number();
+    if (!Number.isInteger(value) || value < 0) this.malformed(`${value} is not a count`);
+    return value;
   }
 
   optionalNumber(): number | undefined {
@@ -224,71 +253,103 @@ class Reader {
   }
 
   flag(): boolean {
-    return this.number() === 1;
+    const value = this.number();
+    if (value !== 0 && value !== 1) this.malformed(`${value} is not a flag`);
+    return value === 1;
   }
 
   optionalText(): string | undefined {
-    const id = this.number();
+    const id = this.count();
     if (id === 0) return undefined;
     const value = this.strings[id - 1];
-    if (value === undefined)
-      throw new RangeError(`packed aggregates name string ${id}, not in the table`);
+    if (value === undefined) this.malformed(`string ${id} is not in the table`);
     return value;
   }
 
   text(): string {
     const value = this.optionalText();
-    if (value === undefined) throw new RangeError('packed aggregates lack a required string');
+    if (value === undefined) this.malformed('a required string is missing');
     return value;
   }
 
   counts(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (let left = this.number(); left > 0; left--) counts.set(this.text(), this.number());
+    for (let left = this.count(); left > 0; left--) counts.set(this.text(), this.number());
     return counts;
   }
 
   texts(): Set<string> {
     const values = new Set<string>();
-    for (let left = this.number(); left > 0; left--) values.add(this.text());
+    for (let left = this.count(); left > 0; left--) values.add(this.text());
     return values;
   }
 
-  judgement(): Explicitness | undefined {
-    const index = this.number();
+  /**
+   * The object at a shared index: one read before, or the next one, which `read` then reads in full.
+   */
+  private shared<T>(seen: T[], read: () => T): T | undefined {
+    const index = this.count();
     if (index === 0) return undefined;
-    if (index <= this.judgements.length) return this.judgements[index - 1];
-    const judged = {
-      state: this.text(),
-      confidence: this.text(),
-      evidence: this.text(),
-    } as Explicitness;
-    this.judgements.push(judged);
-    return judged;
+    if (index <= seen.length) return seen[index - 1];
+    if (index !== seen.length + 1)
+      this.malformed(`shared object ${index} skips ${seen.length + 1}`);
+    const value = read();
+    seen.push(value);
+    return value;
+  }
+
+  judgement(): Explicitness | undefined {
+    return this.shared(
+      this.judgements,
+      () =>
+        ({
+          state: this.text(),
+          confidence: this.text(),
+          evidence: this.text(),
+        }) as Explicitness,
+    );
+  }
+
+  location(): SourceLocation {
+    const location = this.shared(this.locations, () => {
+      const read: SourceLocation = { file: this.text(), document: this.number() };
+      const line = this.optionalNumber();
+      const column = this.optionalNumber();
+      const path = this.optionalText();
+      // In the order extraction sets them.
+      if (path !== undefined) read.path = path;
+      if (line !== undefined) read.line = line;
+      if (column !== undefined) read.column = column;
+      return read;
+    });
+    if (location === undefined) this.malformed('a site has no location');
+    return location;
   }
 
   site(): ImageSite {
-    const kind = this.text() as ImageSite['kind'];
-    const name = this.text();
-    const image = this.text();
-    const policy = this.optionalText() as ImageSite['policy'];
-    const explicitness = this.judgement();
-    const location: SourceLocation = { file: this.text(), document: this.number() };
-    const line = this.optionalNumber();
-    const column = this.optionalNumber();
-    const path = this.optionalText();
-    if (path !== undefined) location.path = path;
-    if (line !== undefined) location.line = line;
-    if (column !== undefined) location.column = column;
-    return { kind, name, image, policy, explicitness, location };
+    return {
+      kind: this.text() as ImageSite['kind'],
+      name: this.text(),
+      image: this.text(),
+      policy: this.optionalText() as ImageSite['policy'],
+      explicitness: this.judgement(),
+      location: this.location(),
+    };
   }
 
   shapers(): MergedSite[] | undefined {
     const count = this.optionalNumber();
     if (count === undefined) return undefined;
+    if (!Number.isInteger(count) || count < 0) this.malformed(`${count} is not a count`);
     const shapers: MergedSite[] = [];
     for (let left = count; left > 0; left--) shapers.push({ site: this.site(), own: this.flag() });
     return shapers;
+  }
+
+  /** Every word was read: a writer and reader that disagree fail here rather than later. */
+  end(): void {
+    if (this.at !== this.words.length)
+      this.malformed(`${plural(this.words.length - this.at, 'word')} left unread`);
   }
 }
 
@@ -296,35 +357,35 @@ class Reader {
 export function unpackAggregates(packed: PackedAggregates): Map<string, Aggregate> {
   const read = new Reader(packed.words, packed.strings);
   const aggregates = new Map<string, Aggregate>();
-  for (let left = read.number(); left > 0; left--) {
+  for (let left = read.count(); left > 0; left--) {
     const key = read.text();
     const ref: WorkloadRef = { kind: read.text(), namespace: read.text(), name: read.text() };
     const seen = read.flag();
     const owner: OwnerRef | undefined = read.flag()
       ? { kind: read.text(), name: read.text(), uid: read.optionalText() }
       : undefined;
-    const pods = read.number();
+    const pods = read.count();
     const podTemplateHash = read.optionalText();
     const constraints: Constraints = {
-      specs: read.number(),
+      specs: read.count(),
       open: read.flag(),
       groups: read.texts(),
     };
     const nodes = read.counts();
     const sites = new Map<string, SiteFold>();
-    for (let count = read.number(); count > 0; count--) {
+    for (let count = read.count(); count > 0; count--) {
       const siteKey = read.text();
       sites.set(siteKey, { site: read.site(), own: read.flag(), shapers: read.shapers() });
     }
     const running = new Map<string, Map<string, Map<string, number>>>();
-    for (let count = read.number(); count > 0; count--) {
+    for (let count = read.count(); count > 0; count--) {
       const runningKey = read.text();
       const digests = new Map<string, Map<string, number>>();
-      for (let ids = read.number(); ids > 0; ids--) digests.set(read.text(), read.counts());
+      for (let ids = read.count(); ids > 0; ids--) digests.set(read.text(), read.counts());
       running.set(runningKey, digests);
     }
     const waiting = new Map<string, WaitingGroup>();
-    for (let count = read.number(); count > 0; count--) {
+    for (let count = read.count(); count > 0; count--) {
       const waitingKey = read.text();
       waiting.set(waitingKey, {
         kind: read.text() as WaitingGroup['kind'],
@@ -332,7 +393,7 @@ export function unpackAggregates(packed: PackedAggregates): Map<string, Aggregat
         image: read.text(),
         reason: read.text(),
         message: read.text(),
-        pods: read.number(),
+        pods: read.count(),
         nodes: read.texts(),
       });
     }
@@ -349,6 +410,7 @@ export function unpackAggregates(packed: PackedAggregates): Map<string, Aggregat
       podTemplateHash,
     });
   }
+  read.end();
   return aggregates;
 }
 

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
-import { type AggregationData, shapersOf } from './aggregation.ts';
+import type { AggregationData } from './aggregation.ts';
 import type { FileRegion } from './file-region.ts';
 import { type PackedRegionResult, unpackRegionResult } from './fold-codec.ts';
 import { RELATIVE_ITEM, type RegionResult, type RegionTask, runRegionTask } from './list-region.ts';
@@ -66,9 +66,14 @@ export class RegionWorkerPool implements RegionRunner {
       const pending = new Map<number, (result: RegionResult) => void>();
       worker.on('message', (packed: PackedRegionResult) => {
         const resolve = pending.get(packed.id);
+        const reject = this.failures.get(packed.id);
         pending.delete(packed.id);
         this.failures.delete(packed.id);
-        resolve?.(unpackRegionResult(packed));
+        try {
+          resolve?.(unpackRegionResult(packed));
+        } catch (error) {
+          reject?.(error as Error);
+        }
       });
       worker.on('error', (error) => this.fail(error));
       worker.on('exit', (code) => {
@@ -144,17 +149,18 @@ function rebaseResult(
 ): void {
   // Merged sites share their location with the sites that shaped them; each is moved once.
   const rebased = new Set<SourceLocation>();
+  const move = (location: SourceLocation): void => {
+    if (rebased.has(location)) return;
+    rebased.add(location);
+    location.file = file;
+    if (location.path !== undefined)
+      location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
+    rebasePosition(location, rebase);
+  };
   for (const aggregate of result.aggregation.aggregates.values()) {
     for (const fold of aggregate.sites.values()) {
-      for (const { site } of shapersOf(fold)) {
-        const location: SourceLocation = site.location;
-        if (rebased.has(location)) continue;
-        rebased.add(location);
-        location.file = file;
-        if (location.path !== undefined)
-          location.path = rebasePath(location.path, prefixLength, rebase.itemIndex);
-        rebasePosition(location, rebase);
-      }
+      move(fold.site.location);
+      for (const shaper of fold.shapers ?? []) move(shaper.site.location);
     }
   }
   for (const problem of result.problems) {

@@ -126,16 +126,38 @@ describe('fold codec', () => {
     }
   });
 
-  test('packed words that end too soon or name a missing string are refused', () => {
+  test('a merged site and the shaper it took its location from still share that location', () => {
+    const aggregate = fullAggregate();
+    const fold = aggregate.sites.values().next().value;
+    assert.ok(fold?.shapers !== undefined);
+    // As mergeSite leaves it: the merged site is a copy of a shaper that keeps its location.
+    fold.site = { ...fold.site, location: fold.shapers[0]?.site.location ?? fold.site.location };
+    const back = roundTrip(new Map([['ReplicaSet/shop/web-5d8f', aggregate]]));
+    const returned = back.get('ReplicaSet/shop/web-5d8f')?.sites.values().next().value;
+    assert.ok(returned?.shapers !== undefined);
+    assert.equal(returned.site.location, returned.shapers[0]?.site.location);
+    assert.notEqual(returned.site.location, returned.shapers[1]?.site.location);
+  });
+
+  test('malformed packed words are refused with where and why', () => {
     const packed = packAggregates(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
-    assert.throws(
-      () => unpackAggregates({ words: packed.words.subarray(0, 20), strings: packed.strings }),
-      /end too soon/,
-    );
-    assert.throws(
-      () => unpackAggregates({ words: packed.words, strings: packed.strings.slice(0, 3) }),
-      /not in the table/,
-    );
+    const altered = (at: number, value: number): Float64Array => {
+      const words = packed.words.slice();
+      words[at] = value;
+      return words;
+    };
+    const refuse = (words: Float64Array, reason: RegExp, strings = packed.strings) =>
+      assert.throws(() => unpackAggregates({ words, strings }), reason);
+    refuse(packed.words.subarray(0, 20), /at word 20: they end too soon/);
+    refuse(packed.words, /string \d+ is not in the table/, packed.strings.slice(0, 3));
+    // Word 0 counts the aggregates, word 5 is the `seen` flag.
+    refuse(altered(0, 1.5), /at word 1: 1.5 is not a count/);
+    refuse(altered(0, -1), /-1 is not a count/);
+    refuse(altered(5, 2), /at word 6: 2 is not a flag/);
+    refuse(altered(0, 0), /words left unread/);
+    const longer = new Float64Array(packed.words.length + 1);
+    longer.set(packed.words);
+    refuse(longer, /1 word left unread/);
   });
 
   test('a region result keeps everything but its aggregates as it was, and transfers the words', () => {

@@ -280,6 +280,31 @@ describe('ParallelListReader', () => {
       assert.equal(actual.items, 12);
     });
 
+    test(`a ReplicaSet listed after its pods takes their sites over, with its own line, from ${input}`, async () => {
+      // As `kubectl get pods,rs` lists them: the owner's own site shapes the pods' fold, and the
+      // merged site shares the owner's location, which must be moved to the file's line once.
+      const replicaSet = {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'web-5d8f', namespace: 'team-0', uid: 'u1', resourceVersion: '7' },
+        spec: {
+          template: {
+            spec: { containers: [{ name: 'side', image: 'docker.io/istio/proxyv2:1.22.1' }] },
+          },
+        },
+      };
+      const items = [...Array.from({ length: 20 }, (_, index) => pod(index)), replicaSet];
+      const text = list(items, 4);
+      const expected = await sequential(text);
+      const folded = expected.folded.data.aggregates.get('ReplicaSet/team-0/web-5d8f');
+      const side = [...(folded?.sites.values() ?? [])].find((fold) => fold.site.name === 'side');
+      assert.equal(side?.shapers?.length, 2, 'the owner shaped the fold');
+      assert.equal(side?.site.location.path, 'items[20].spec.template.spec.containers[0].image');
+      for (const regionBytes of [1 << 20, 3000]) {
+        assertSameOutcome(await read(text, regionBytes), expected, `regions of ${regionBytes}`);
+      }
+    });
+
     test(`reports bad fields inside items with their file, item and line, from ${input}`, async () => {
       const items = Array.from({ length: 30 }, (_, index) => pod(index));
       const spec = (items[17] as { spec: { containers: { image: string }[] } }).spec;

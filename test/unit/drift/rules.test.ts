@@ -434,7 +434,7 @@ describe('workloads, replicas and PW008 skew', () => {
     // Owners first, as in a manifest, or last, as `kubectl get pods,rs,deploy` lists them.
     for (const objects of [
       [...owners, ...pods],
-      [...pods, ...owners.reverse()],
+      [...pods, ...[...owners].reverse()],
     ]) {
       const report = await evaluate(objects);
       assert.equal(report.summary.workloads, 1);
@@ -501,6 +501,7 @@ describe('workloads, replicas and PW008 skew', () => {
     evaluator.addFacts(facts);
     assert.equal(evaluator.finish().summary.workloads, 1);
     assert.throws(() => evaluator.finish(), /evaluates once/);
+    assert.throws(() => evaluator.addFacts(facts), /evaluates once/);
   });
 });
 
