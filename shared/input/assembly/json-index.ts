@@ -122,7 +122,8 @@ export function newlineOffset(): i32 {
 
 /** Makes room for `length` input bytes; returns false when memory cannot grow that far. */
 export function layout(length: i32): bool {
-  if (length <= capacity) return true;
+  // The first call lays memory out even for an empty input.
+  if (length <= capacity && capacity > 0) return true;
   const stack = (__heap_base + 15) & ~(<usize>15);
   const kinds = stack + ((MAX_DEPTH + 2) << 2);
   const inputStart = (kinds + MAX_DEPTH + 2 + 15) & ~(<usize>15);

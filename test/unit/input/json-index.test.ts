@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { jsonListIndexer } from '#shared/input/json-index.ts';
+import { JsonListIndexer, jsonListIndexer } from '#shared/input/json-index.ts';
 import {
   JsonCursor,
   JsonSyntaxError,
@@ -239,6 +239,15 @@ describe('JsonListIndexer', () => {
     }
   });
 
+  test('an empty input on a fresh indexer is incomplete, or ended when nothing follows', () => {
+    assert.equal(
+      new JsonListIndexer().scanList(Buffer.alloc(0), true, false).outcome,
+      'incomplete',
+    );
+    const ended = new JsonListIndexer().scanList(Buffer.alloc(0), true, true);
+    assert.deepEqual(ended.error, { reason: 'unexpected end of input', offset: 0 });
+  });
+
   test('gives the line of every offset, asked in order or not, across 64-byte blocks', () => {
     /** Line (0-based) and line start of `offset`, counted byte by byte. */
     const naive = (text: Buffer, offset: number) => {
@@ -278,6 +287,12 @@ describe('JsonListIndexer', () => {
     check('\n\n\n{"a":\n1}\n]\n');
     check(`{"long": "${'x'.repeat(300)}"}, {"b": [\n${'  \n'.repeat(70)}]},\r\n{"c": 2}]`);
     check(`{"a": "${'y'.repeat(63)}"},\n{"b": "${'z'.repeat(127)}"}\n]`);
+    // After a larger input with many lines, one of exactly two blocks: the count after its last
+    // block must be its own, not what the larger one left in memory.
+    check(`{"many": [${'\n1,'.repeat(400)}1]}]`);
+    const twoBlocks = `{"a":\n"${'x'.repeat(117)}"}\n]`;
+    assert.equal(Buffer.byteLength(twoBlocks), 128);
+    check(twoBlocks);
     // A slice of a larger input: positions count on from where the slice starts.
     const json = jsonListIndexer().scanList(Buffer.from('{"a":\n 1}]'), true, true, {
       offset: 1000,
