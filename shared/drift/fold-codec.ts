@@ -115,23 +115,24 @@ class Writer {
     for (const value of values) this.text(value);
   }
 
-  /** A judgement seen before is written as its index; a new one in full after the next index. */
-  judgement(judged: Explicitness | undefined): void {
-    if (judged === undefined) {
+  /**
+   * An object sites may share: one written before as its index (from 1), a new one as the next index
+   * followed by its fields, which `write` writes.
+   */
+  private shared<T>(seen: Map<T, number>, value: T | undefined, write: (value: T) => void): void {
+    if (value === undefined) {
       this.number(0);
       return;
     }
-    const known = this.judgements.get(judged);
+    const known = seen.get(value);
     if (known !== undefined) {
       this.number(known);
       return;
     }
-    const index = this.judgements.size + 1;
-    this.judgements.set(judged, index);
+    const index = seen.size + 1;
+    seen.set(value, index);
     this.number(index);
-    this.text(judged.state);
-    this.text(judged.confidence);
-    this.text(judged.evidence);
+    write(value);
   }
 
   site(site: ImageSite): void {
@@ -139,26 +140,23 @@ class Writer {
     this.text(site.name);
     this.text(site.image);
     this.text(site.policy);
-    this.judgement(site.explicitness);
-    this.location(site.location);
+    this.shared(this.judgements, site.explicitness, this.judgement);
+    this.shared(this.locations, site.location, this.location);
   }
 
-  /** A location seen before is written as its index; a new one in full after the next index. */
-  location(location: SourceLocation): void {
-    const known = this.locations.get(location);
-    if (known !== undefined) {
-      this.number(known);
-      return;
-    }
-    const index = this.locations.size + 1;
-    this.locations.set(location, index);
-    this.number(index);
+  private readonly judgement = (judged: Explicitness): void => {
+    this.text(judged.state);
+    this.text(judged.confidence);
+    this.text(judged.evidence);
+  };
+
+  private readonly location = (location: SourceLocation): void => {
     this.text(location.file);
     this.number(location.document);
     this.number(location.line);
     this.number(location.column);
     this.unique(location.path);
-  }
+  };
 }
 
 /** Packs aggregates for another thread; the words' buffer can be transferred. */
