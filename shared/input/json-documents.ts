@@ -1,6 +1,7 @@
 import type { ByteSource, SeekableFile } from './byte-source.ts';
 import { type DocumentSink, type InputDocument, itemKindOfList } from './documents.ts';
 import {
+  JSON_ERRORS,
   JsonCursor,
   JsonSyntaxError,
   NeedMoreInput,
@@ -247,7 +248,7 @@ export async function readJsonDocuments(
             cursor.pos++;
             state = current.parent ?? { at: 'top' };
           } else {
-            cursor.fail('expected "," or "]" between list items');
+            cursor.fail(JSON_ERRORS.itemSeparator);
           }
           break;
         }

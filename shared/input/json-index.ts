@@ -2,7 +2,7 @@ import { JSON_INDEX_WASM } from './json-index-wasm.ts';
 import {
   assignMember,
   decodeJsonString,
-  describeByte,
+  JSON_ERRORS,
   POSITIONS,
   type PositionTable,
   type Projection,
@@ -41,46 +41,44 @@ const FAILED = 2;
 const BLOCK_BACKSLASH = 1;
 const BLOCK_NON_ASCII = 2;
 
-const MAX_DEPTH = 1000;
-
-/** The messages JsonCursor gives for the same errors, by the WebAssembly module's error codes. */
+/** The reason for a WebAssembly error code, worded as JsonCursor words it. */
 function errorReason(code: number, byte: number): string {
-  const found = describeByte(byte < 0 ? undefined : byte);
+  const found = byte < 0 ? undefined : byte;
   switch (code) {
     case 1:
-      return 'unexpected end of input';
+      return JSON_ERRORS.endOfInput;
     case 2:
-      return `unexpected ${found}, expected a JSON value`;
+      return JSON_ERRORS.expectedValue(found);
     case 3:
-      return `nesting deeper than ${MAX_DEPTH} levels`;
+      return JSON_ERRORS.tooDeep;
     case 4:
-      return `expected a string key but found ${found}`;
+      return JSON_ERRORS.expectedKey(found);
     case 5:
-      return `expected ":" but found ${found}`;
+      return JSON_ERRORS.expected('":"', found);
     case 6:
-      return `expected "," or "}" but found ${found}`;
+      return JSON_ERRORS.expected('"," or "}"', found);
     case 7:
-      return `expected "," or "]" but found ${found}`;
+      return JSON_ERRORS.expected('"," or "]"', found);
     case 8:
-      return 'expected "," or "]" between list items';
+      return JSON_ERRORS.itemSeparator;
     case 9:
-      return 'invalid literal, expected "true"';
+      return JSON_ERRORS.literal('true');
     case 10:
-      return 'invalid literal, expected "false"';
+      return JSON_ERRORS.literal('false');
     case 11:
-      return 'invalid literal, expected "null"';
+      return JSON_ERRORS.literal('null');
     case 12:
-      return 'invalid number: expected a digit';
+      return JSON_ERRORS.numberDigit;
     case 13:
-      return 'invalid number: expected a digit after "."';
+      return JSON_ERRORS.numberFraction;
     case 14:
-      return 'invalid number: expected a digit in the exponent';
+      return JSON_ERRORS.numberExponent;
     case 15:
-      return `unescaped control character ${found} in string`;
+      return JSON_ERRORS.controlCharacter(found);
     case 16:
-      return 'invalid \\u escape: expected 4 hex digits';
+      return JSON_ERRORS.hexEscape;
     case 17:
-      return `invalid escape "\\${String.fromCharCode(byte)}"`;
+      return JSON_ERRORS.escape(byte);
     default:
       return `invalid JSON (error ${code})`;
   }

@@ -126,7 +126,8 @@ const EXPECT_COLON = 4;
 const AFTER_VALUE = 5;
 const IN_OBJECT = 1;
 const IN_ARRAY = 2;
-const MAX_DEPTH = 1000;
+/** Containers nested deeper than this are refused, by this parser and the WebAssembly index alike. */
+export const MAX_DEPTH = 1000;
 const SKIP_STACK = new Uint8Array(MAX_DEPTH);
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -157,6 +158,28 @@ export function describeByte(byte: number | undefined): string {
   if (byte >= 0x21 && byte < 0x7f) return `"${String.fromCharCode(byte)}"`;
   return `byte 0x${byte.toString(16).padStart(2, '0')}`;
 }
+
+/** Why JSON is invalid, worded once for JsonCursor and the WebAssembly index (json-index.ts). */
+export const JSON_ERRORS = {
+  endOfInput: 'unexpected end of input',
+  expectedValue: (found: number | undefined) =>
+    `unexpected ${describeByte(found)}, expected a JSON value`,
+  tooDeep: `nesting deeper than ${MAX_DEPTH} levels`,
+  expectedKey: (found: number | undefined) =>
+    `expected a string key but found ${describeByte(found)}`,
+  /** `what` names what may come: `":"`, `"," or "}"`. */
+  expected: (what: string, found: number | undefined) =>
+    `expected ${what} but found ${describeByte(found)}`,
+  itemSeparator: 'expected "," or "]" between list items',
+  literal: (word: string) => `invalid literal, expected "${word}"`,
+  numberDigit: 'invalid number: expected a digit',
+  numberFraction: 'invalid number: expected a digit after "."',
+  numberExponent: 'invalid number: expected a digit in the exponent',
+  controlCharacter: (found: number | undefined) =>
+    `unescaped control character ${describeByte(found)} in string`,
+  hexEscape: 'invalid \\u escape: expected 4 hex digits',
+  escape: (byte: number) => `invalid escape "\\${String.fromCharCode(byte)}"`,
+} as const;
 
 /**
  * A cursor over `bytes[start, end)`. Line numbers count from the origin given at construction, so a
@@ -209,7 +232,7 @@ export class JsonCursor {
 
   private truncated(): never {
     if (!this.final) throw NEED_MORE;
-    throw new JsonSyntaxError('unexpected end of input', this.pos, this.line, this.lineStart);
+    throw new JsonSyntaxError(JSON_ERRORS.endOfInput, this.pos, this.line, this.lineStart);
   }
 
   /** Skips whitespace and returns the next byte, or -1 at the end of the buffer. */
@@ -245,7 +268,7 @@ export class JsonCursor {
       return;
     }
     if (next === -1) this.truncated();
-    this.fail(`expected ${what} but found ${describeByte(next)}`);
+    this.fail(JSON_ERRORS.expected(what, next));
   }
 
   /** Parses the next value; `selection` undefined validates and skips it. */
@@ -273,7 +296,7 @@ export class JsonCursor {
       default:
         if (next === 0x2d || (next >= 0x30 && next <= 0x39))
           return this.number(selection !== undefined);
-        return this.fail(`unexpected ${describeByte(next)}, expected a JSON value`);
+        return this.fail(JSON_ERRORS.expectedValue(next));
     }
   }
 
@@ -319,14 +342,12 @@ export class JsonCursor {
             pos = this.skipStringAt(pos, line, lineStart);
             state = AFTER_VALUE;
           } else if (byte === 0x7b) {
-            if (depth >= MAX_DEPTH)
-              this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
+            if (depth >= MAX_DEPTH) this.stopSkip(JSON_ERRORS.tooDeep, pos, line, lineStart);
             stack[depth++] = IN_OBJECT;
             pos++;
             state = EXPECT_KEY_OR_CLOSE;
           } else if (byte === 0x5b) {
-            if (depth >= MAX_DEPTH)
-              this.stopSkip(`nesting deeper than ${MAX_DEPTH} levels`, pos, line, lineStart);
+            if (depth >= MAX_DEPTH) this.stopSkip(JSON_ERRORS.tooDeep, pos, line, lineStart);
             stack[depth++] = IN_ARRAY;
             pos++;
             state = EXPECT_VALUE_OR_CLOSE;
@@ -347,12 +368,7 @@ export class JsonCursor {
             pos = this.pos;
             state = AFTER_VALUE;
           } else {
-            this.stopSkip(
-              `unexpected ${describeByte(byte)}, expected a JSON value`,
-              pos,
-              line,
-              lineStart,
-            );
+            this.stopSkip(JSON_ERRORS.expectedValue(byte), pos, line, lineStart);
           }
           break;
         case EXPECT_KEY_OR_CLOSE:
@@ -365,17 +381,11 @@ export class JsonCursor {
             pos++;
             state = AFTER_VALUE;
           } else {
-            this.stopSkip(
-              `expected a string key but found ${describeByte(byte)}`,
-              pos,
-              line,
-              lineStart,
-            );
+            this.stopSkip(JSON_ERRORS.expectedKey(byte), pos, line, lineStart);
           }
           break;
         case EXPECT_COLON:
-          if (byte !== 0x3a)
-            this.stopSkip(`expected ":" but found ${describeByte(byte)}`, pos, line, lineStart);
+          if (byte !== 0x3a) this.stopSkip(JSON_ERRORS.expected('":"', byte), pos, line, lineStart);
           pos++;
           state = EXPECT_VALUE;
           break;
@@ -399,9 +409,7 @@ export class JsonCursor {
             pos++;
           } else {
             this.stopSkip(
-              container === IN_OBJECT
-                ? `expected "," or "}" but found ${describeByte(byte)}`
-                : `expected "," or "]" but found ${describeByte(byte)}`,
+              JSON_ERRORS.expected(container === IN_OBJECT ? '"," or "}"' : '"," or "]"', byte),
               pos,
               line,
               lineStart,
@@ -436,7 +444,7 @@ export class JsonCursor {
   }
 
   private enter(): void {
-    if (++this.depth > MAX_DEPTH) this.fail(`nesting deeper than ${MAX_DEPTH} levels`);
+    if (++this.depth > MAX_DEPTH) this.fail(JSON_ERRORS.tooDeep);
   }
 
   private object(selection: Projection): unknown {
@@ -521,9 +529,7 @@ export class JsonCursor {
       return false;
     }
     if (next === -1) this.truncated();
-    return this.fail(
-      `expected "," or "${String.fromCharCode(close)}" but found ${describeByte(next)}`,
-    );
+    return this.fail(JSON_ERRORS.expected(`"," or "${String.fromCharCode(close)}"`, next));
   }
 
   /** Checks that a member starts with its key's opening quote. */
@@ -531,7 +537,7 @@ export class JsonCursor {
     const next = this.peek();
     if (next === 0x22) return;
     if (next === -1) this.truncated();
-    this.fail(`expected a string key but found ${describeByte(next)}`);
+    this.fail(JSON_ERRORS.expectedKey(next));
   }
 
   /** Re-scans whitespace from `before` to find where the value began (cheap: only for positioned keys). */
@@ -564,7 +570,7 @@ export class JsonCursor {
     for (let i = 0; i < text.length; i++) {
       const at = start + i;
       if (at >= this.end) this.truncated();
-      if (bytes[at] !== text.charCodeAt(i)) this.fail(`invalid literal, expected "${text}"`, start);
+      if (bytes[at] !== text.charCodeAt(i)) this.fail(JSON_ERRORS.literal(text), start);
     }
     this.pos = start + text.length;
     return value;
@@ -583,21 +589,19 @@ export class JsonCursor {
       pos++;
       while (pos < end && isDigit(bytes[pos] as number)) pos++;
     } else {
-      this.fail('invalid number: expected a digit', pos);
+      this.fail(JSON_ERRORS.numberDigit, pos);
     }
     if (pos < end && bytes[pos] === 0x2e) {
       pos++;
       if (pos >= end) this.truncatedAt(pos);
-      if (!isDigit(bytes[pos] as number))
-        this.fail('invalid number: expected a digit after "."', pos);
+      if (!isDigit(bytes[pos] as number)) this.fail(JSON_ERRORS.numberFraction, pos);
       while (pos < end && isDigit(bytes[pos] as number)) pos++;
     }
     if (pos < end && (bytes[pos] === 0x65 || bytes[pos] === 0x45)) {
       pos++;
       if (pos < end && (bytes[pos] === 0x2b || bytes[pos] === 0x2d)) pos++;
       if (pos >= end) this.truncatedAt(pos);
-      if (!isDigit(bytes[pos] as number))
-        this.fail('invalid number: expected a digit in the exponent', pos);
+      if (!isDigit(bytes[pos] as number)) this.fail(JSON_ERRORS.numberExponent, pos);
       while (pos < end && isDigit(bytes[pos] as number)) pos++;
     }
     // A number that touches the end of a partial buffer may continue in the next one.
@@ -628,7 +632,7 @@ export class JsonCursor {
         pos = this.escapeEnd(pos);
         continue;
       }
-      this.fail(`unescaped control character ${describeByte(byte)} in string`, pos);
+      this.fail(JSON_ERRORS.controlCharacter(byte), pos);
     }
   }
 
@@ -658,7 +662,7 @@ export class JsonCursor {
         pos = this.escapeEnd(pos);
         continue;
       }
-      this.fail(`unescaped control character ${describeByte(byte)} in string`, pos);
+      this.fail(JSON_ERRORS.controlCharacter(byte), pos);
     }
   }
 
@@ -670,12 +674,11 @@ export class JsonCursor {
     if (kind === 0x75) {
       if (pos + 6 > this.end) this.truncatedAt(this.end);
       for (let i = pos + 2; i < pos + 6; i++) {
-        if ((HEX[bytes[i] as number] as number) < 0)
-          this.fail('invalid \\u escape: expected 4 hex digits', i);
+        if ((HEX[bytes[i] as number] as number) < 0) this.fail(JSON_ERRORS.hexEscape, i);
       }
       return pos + 6;
     }
-    if (!ESCAPES.has(kind)) this.fail(`invalid escape "\\${String.fromCharCode(kind)}"`, pos);
+    if (!ESCAPES.has(kind)) this.fail(JSON_ERRORS.escape(kind), pos);
     return pos + 2;
   }
 
