@@ -77,12 +77,18 @@ export class ContainerdImages {
     this.#owner = options.owner ?? 'pull';
   }
 
-  async #list(): Promise<WireImage[]> {
+  /**
+   * The images matching any of `filters` (containerd's filter syntax; see `filter`). An empty list
+   * would return every image, which on a busy node is thousands of records per call, so callers
+   * always say what they want.
+   */
+  async #list(filters: readonly string[]): Promise<WireImage[]> {
+    if (filters.length === 0) return [];
     try {
       return (
         await this.#channel.call(
           LIST,
-          { filters: [] },
+          { filters: [...filters] },
           { metadata: { 'containerd-namespace': this.#namespace } },
         )
       ).images;
@@ -98,8 +104,9 @@ export class ContainerdImages {
 
   /** Every record of the image `reference` names (by name, or sharing its target manifest). */
   async #records(reference: string): Promise<WireImage[]> {
-    const images = await this.#list();
-    const named = images.find((image) => image.name === reference);
+    const named = (await this.#list([filter('name', reference)])).find(
+      (image) => image.name === reference,
+    );
     if (named === undefined) {
       throw new RuntimeCallError(
         'Images.List',
@@ -108,10 +115,12 @@ export class ContainerdImages {
       );
     }
     const target = named.target?.digest;
-    return images.filter(
-      (image) =>
-        image.name === reference || (target !== undefined && image.target?.digest === target),
-    );
+    if (target === undefined) return [named];
+    const sharing = await this.#list([filter('target.digest', target)]);
+    return [
+      named,
+      ...sharing.filter((image) => image.name !== reference && image.target?.digest === target),
+    ];
   }
 
   async #label(record: WireImage, value: string | undefined): Promise<void> {
@@ -160,7 +169,11 @@ export class ContainerdImages {
    * Returns the names unpinned.
    */
   async releaseExcept(keep: ReadonlySet<string>): Promise<string[]> {
-    const images = await this.#list();
+    // This owner's pins, and the images named in `keep`, whose targets keep other names pinned.
+    const images = await this.#list([
+      filter(`labels.${quoted(PINNED_BY_LABEL)}`, this.#owner),
+      ...[...keep].map((name) => filter('name', name)),
+    ]);
     const kept = new Set(
       images
         .filter((image) => keep.has(image.name))
@@ -182,7 +195,7 @@ export class ContainerdImages {
    * `unchanged`.
    */
   async tag(reference: string, tagged: string): Promise<'created' | 'moved' | 'unchanged'> {
-    const images = await this.#list();
+    const images = await this.#list([filter('name', reference), filter('name', tagged)]);
     const source = images.find((image) => image.name === reference);
     if (source?.target === undefined || source.target === null) {
       throw new RuntimeCallError(
@@ -220,6 +233,17 @@ export class ContainerdImages {
   close(): void {
     this.#channel.close();
   }
+}
+
+/** A quoted string, as containerd's filter syntax takes field names and values with dots or colons. */
+function quoted(text: string): string {
+  // The filter parser unquotes as Go does; a JSON string is a valid Go string literal.
+  return JSON.stringify(text);
+}
+
+/** A containerd filter selecting images whose `field` equals `value`. */
+function filter(field: string, value: string): string {
+  return `${field}==${quoted(value)}`;
 }
 
 function isPullwardenPin(record: WireImage): boolean {

@@ -226,6 +226,14 @@ test('--pin labels the image for containerd; unpin removes only that label', asy
     assert.equal(unpin.code, 0, unpin.stderr);
     assert.equal(await pins.isPinned(image), false);
     assert.ok(await cri.imageStatus(image), 'unpinning keeps the image');
+    // Releasing selects the owner's pins by label and the kept images by name, as containerd
+    // itself filters them.
+    await pins.pin(image);
+    assert.deepEqual(await pins.releaseExcept(new Set([image])), []);
+    assert.equal(await pins.isPinned(image), true);
+    const released = await pins.releaseExcept(new Set());
+    assert.ok(released.includes(image), JSON.stringify(released));
+    assert.equal(await pins.isPinned(image), false);
   } finally {
     pins.close();
   }

@@ -51,6 +51,9 @@ class FakeContainerd {
   images: Image[] = [];
   readonly updates: UpdateRequest[] = [];
   readonly namespaces: string[] = [];
+  /** The filters of every List call, and how many images each answer held. */
+  readonly filters: string[][] = [];
+  readonly answered: number[] = [];
   /** When set, every call fails with this status. */
   failWith: grpc.status | undefined;
   readonly server = new grpc.Server();
@@ -68,7 +71,14 @@ class FakeContainerd {
             callback({ code: this.failWith, details: 'not served' }, null);
             return;
           }
-          callback(null, { images: structuredClone(this.images) });
+          this.filters.push([...call.request.filters]);
+          try {
+            const images = this.matching(call.request.filters);
+            this.answered.push(images.length);
+            callback(null, { images: structuredClone(images) });
+          } catch (error) {
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: String(error) }, null);
+          }
         },
         Update: (
           call: grpc.ServerUnaryCall<UpdateRequest, { image: Image }>,
@@ -92,6 +102,29 @@ class FakeContainerd {
         },
       },
     );
+  }
+
+  /**
+   * The images any of the filters selects, as containerd's Images.List answers; only the selectors
+   * the client sends are understood: `name==`, `target.digest==` and `labels."key"==`, values quoted.
+   */
+  matching(filters: readonly string[]): Image[] {
+    if (filters.length === 0) return this.images;
+    const selectors = filters.map((text) => {
+      const match = /^(name|target\.digest|labels\.("(?:[^"\\]|\\.)*"))==("(?:[^"\\]|\\.)*")$/.exec(
+        text,
+      );
+      if (match === null) throw new Error(`filter not understood: ${text}`);
+      const value = JSON.parse(match[3] as string) as string;
+      const label = match[2] === undefined ? undefined : (JSON.parse(match[2]) as string);
+      return (image: Image): boolean =>
+        label !== undefined
+          ? image.labels[label] === value
+          : match[1] === 'name'
+            ? image.name === value
+            : image.target?.digest === value;
+    });
+    return this.images.filter((image) => selectors.some((selects) => selects(image)));
   }
 
   labelsOf(name: string): Record<string, string> | undefined {
@@ -158,7 +191,51 @@ beforeEach(() => {
   containerd.images = [];
   containerd.updates.length = 0;
   containerd.namespaces.length = 0;
+  containerd.filters.length = 0;
+  containerd.answered.length = 0;
   containerd.failWith = undefined;
+});
+
+describe('ContainerdImages asks containerd for the records it needs, not every image', () => {
+  // A busy node: hundreds of images besides the ones a call is about.
+  const others = (): Image[] =>
+    Array.from({ length: 300 }, (_, index) => {
+      const digest = `sha256:${index.toString(16).padStart(64, '0')}`;
+      return {
+        name: `registry.example.com/other/app${index}@${digest}`,
+        labels: {},
+        target: { digest },
+      };
+    });
+
+  test('pinning reads the named record, then the records sharing its target', async () => {
+    containerd.images = [...others(), ...records([API, API_TAG, DIGEST_API], DIGEST_API)];
+    const result = await pins('agent').pin(API);
+    assert.deepEqual(result.changed.sort(), [API, API_TAG, DIGEST_API].sort());
+    assert.deepEqual(containerd.filters, [
+      [`name==${JSON.stringify(API)}`],
+      [`target.digest==${JSON.stringify(DIGEST_API)}`],
+    ]);
+    assert.deepEqual(containerd.answered, [1, 3]);
+  });
+
+  test("releasing reads the owner's pins and the kept names in one call", async () => {
+    containerd.images = [
+      ...others(),
+      ...records([API, API_TAG], DIGEST_API, AGENT_PIN),
+      ...records([OLD, OLD_TAG], DIGEST_OLD, AGENT_PIN),
+      ...records([HAND], DIGEST_HAND, HAND_PIN),
+    ];
+    assert.deepEqual(
+      (await pins('agent').releaseExcept(new Set([API]))).sort(),
+      [OLD, OLD_TAG].sort(),
+    );
+    assert.deepEqual(containerd.filters, [
+      [`labels.${JSON.stringify(PINNED_BY_LABEL)}=="agent"`, `name==${JSON.stringify(API)}`],
+    ]);
+    assert.deepEqual(containerd.answered, [4]);
+    assert.deepEqual(containerd.pinnedNames(), [API, API_TAG, HAND].sort());
+  });
 });
 
 describe('ContainerdImages.pin', () => {
