@@ -278,12 +278,14 @@ export class DynamoStateStore implements StateStore {
     return written ? 'stored' : 'stale';
   }
 
-  async nodeReports(nodeGroup: string): Promise<StoredNodeReport[]> {
+  async nodeReports(nodeGroup: string, at: Date): Promise<StoredNodeReport[]> {
     const items = await queryPartition((command) => this.documents.send(command), {
       table: this.tableName,
       pk: `nodereport#${nodeGroup}`,
       projection: 'receivedAt, expiresAt, report',
       consistent: true,
+      // The TTL removes expired items up to days late; they are neither sent nor unzipped.
+      filter: { expression: 'expiresAt > :now', values: { ':now': epochSeconds(at) } },
     });
     return items.map((item) => ({
       report: JSON.parse(gunzipSync(item.report as Uint8Array).toString('utf8')) as NodeReport,

@@ -21,6 +21,8 @@ export interface PartitionQuery {
   prefix?: string;
   projection?: string;
   consistent?: boolean;
+  /** Items are read but not returned unless this holds: what is left out crosses no network. */
+  filter?: { expression: string; values: Record<string, unknown> };
 }
 
 type Item = Record<string, unknown>;
@@ -43,7 +45,9 @@ export async function queryPartition(
         ExpressionAttributeValues: {
           ':pk': query.pk,
           ...(query.prefix === undefined ? {} : { ':prefix': query.prefix }),
+          ...query.filter?.values,
         },
+        ...(query.filter === undefined ? {} : { FilterExpression: query.filter.expression }),
         ...(query.projection === undefined ? {} : { ProjectionExpression: query.projection }),
         ...(query.consistent === true ? { ConsistentRead: true } : {}),
         ExclusiveStartKey: start,

@@ -156,9 +156,10 @@ export async function handleNodeGroupStatusRequest(
       );
     }
     const config = await deps.loadConfig();
+    const now = deps.now();
     const [warmSet, reports] = await Promise.all([
       deps.store.warmSet(nodeGroup),
-      deps.store.nodeReports(nodeGroup),
+      deps.store.nodeReports(nodeGroup, now),
     ]);
     return jsonResponse(
       200,
@@ -166,7 +167,7 @@ export async function handleNodeGroupStatusRequest(
         nodeGroup,
         warmSet,
         reports,
-        now: deps.now(),
+        now,
         staleAfterSeconds: config.nodeGroups.reports.staleAfterSeconds,
       }),
     );

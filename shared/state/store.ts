@@ -77,8 +77,8 @@ export interface StateStore {
     receivedAt: Date,
     retainSeconds: number,
   ): Promise<'stored' | 'stale'>;
-  /** The newest stored report of every node of the node group (expired ones may still be among them). */
-  nodeReports(nodeGroup: string): Promise<StoredNodeReport[]>;
+  /** The newest stored report of every node of the node group, leaving out those expired `at`. */
+  nodeReports(nodeGroup: string, at: Date): Promise<StoredNodeReport[]>;
 }
 
 /** The key a warm set entry and a request marker use: by tag when there is one, else by digest. */

@@ -74,7 +74,7 @@ describe('DynamoStateStore: node reports', () => {
       await store.putNodeReport({ ...failing, sequence: first.sequence - 1 }, later, DAY),
       'stale',
     );
-    assert.deepEqual(await store.nodeReports('general'), [
+    assert.deepEqual(await store.nodeReports('general', RECEIVED), [
       {
         report: first,
         receivedAt: RECEIVED.toISOString(),
@@ -83,7 +83,7 @@ describe('DynamoStateStore: node reports', () => {
     ]);
     const newer = { ...failing, sequence: first.sequence + 1 };
     assert.equal(await store.putNodeReport(newer, later, DAY), 'stored');
-    const [stored] = await store.nodeReports('general');
+    const [stored] = await store.nodeReports('general', later);
     assert.deepEqual(stored?.report, newer);
     assert.equal(stored?.receivedAt, later.toISOString());
   });
@@ -95,11 +95,11 @@ describe('DynamoStateStore: node reports', () => {
     await store.putNodeReport(nodeReport('node-b', []), RECEIVED, 3600);
     await store.putNodeReport({ ...nodeReport('node-a', []), nodeGroup: 'gpu' }, RECEIVED, 3600);
     assert.deepEqual(
-      (await store.nodeReports('general')).map((stored) => stored.report.node).sort(),
+      (await store.nodeReports('general', RECEIVED)).map((stored) => stored.report.node).sort(),
       ['node-a', 'node-b'],
     );
-    assert.equal((await store.nodeReports('gpu')).length, 1);
-    assert.deepEqual(await store.nodeReports('spot'), []);
+    assert.equal((await store.nodeReports('gpu', RECEIVED)).length, 1);
+    assert.deepEqual(await store.nodeReports('spot', RECEIVED), []);
     const item = await emulators.dynamo.send(
       new GetItemCommand({
         TableName: table,
@@ -118,7 +118,19 @@ describe('DynamoStateStore: node reports', () => {
     const afterReset = { ...report, sequence: 5 };
     const later = new Date(RECEIVED.getTime() + 120_000);
     assert.equal(await store.putNodeReport(afterReset, later, 60), 'stored');
-    assert.deepEqual((await store.nodeReports('general'))[0]?.report, afterReset);
+    assert.deepEqual((await store.nodeReports('general', later))[0]?.report, afterReset);
+  });
+
+  test('leaves out reports expired at the time asked, though the TTL has not removed them', async () => {
+    const store = new DynamoStateStore(emulators.dynamo, await freshTable());
+    await store.putNodeReport(nodeReport('node-a', []), RECEIVED, 60);
+    await store.putNodeReport(nodeReport('node-b', []), RECEIVED, 3600);
+    const nodes = async (at: Date) =>
+      (await store.nodeReports('general', at)).map((stored) => stored.report.node).sort();
+    assert.deepEqual(await nodes(RECEIVED), ['node-a', 'node-b']);
+    assert.deepEqual(await nodes(new Date(RECEIVED.getTime() + 59_000)), ['node-a', 'node-b']);
+    assert.deepEqual(await nodes(new Date(RECEIVED.getTime() + 60_000)), ['node-b']);
+    assert.deepEqual(await nodes(new Date(RECEIVED.getTime() + 3_600_000)), []);
   });
 
   test('reads every node of a large node group across query pages', async () => {
@@ -147,7 +159,7 @@ describe('DynamoStateStore: node reports', () => {
       { step: 'initialize' },
     );
     try {
-      const reports = await new DynamoStateStore(counting, table).nodeReports('general');
+      const reports = await new DynamoStateStore(counting, table).nodeReports('general', RECEIVED);
       assert.deepEqual(reports.map((stored) => stored.report.node).sort(), nodes);
       assert.ok(reports.every((stored) => stored.report.images.length === 300));
       assert.ok(queries > 1, `more than one page (${queries} queries)`);
@@ -167,7 +179,7 @@ describe('DynamoStateStore: node reports', () => {
       store.putNodeReport(nodeReport('node-a', images), RECEIVED, DAY),
       NodeReportTooLargeError,
     );
-    assert.deepEqual(await store.nodeReports('general'), []);
+    assert.deepEqual(await store.nodeReports('general', RECEIVED), []);
   });
 });
 

@@ -98,7 +98,10 @@ export class MemoryNodeReports
     return 'stored';
   }
 
-  async nodeReports(nodeGroup: string): Promise<StoredNodeReport[]> {
-    return [...this.reports.values()].filter((stored) => stored.report.nodeGroup === nodeGroup);
+  async nodeReports(nodeGroup: string, at: Date): Promise<StoredNodeReport[]> {
+    return [...this.reports.values()].filter(
+      (stored) =>
+        stored.report.nodeGroup === nodeGroup && Date.parse(stored.expiresAt) > at.getTime(),
+    );
   }
 }

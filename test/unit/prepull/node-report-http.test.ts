@@ -110,7 +110,7 @@ describe('POST …/nodes/{node}/report', () => {
       node: 'node-a',
       sequence: REPORT.sequence,
     });
-    const [stored] = await store.nodeReports('general');
+    const [stored] = await store.nodeReports('general', NOW);
     assert.deepEqual(stored?.report, REPORT);
     assert.equal(stored?.receivedAt, NOW.toISOString());
     // nodeGroups.reports.expireAfterHours: 2
@@ -130,11 +130,11 @@ describe('POST …/nodes/{node}/report', () => {
         sequence,
         reason: 'a report with the same or a higher sequence is stored already',
       });
-      assert.deepEqual((await store.nodeReports('general'))[0]?.report, REPORT);
+      assert.deepEqual((await store.nodeReports('general', NOW))[0]?.report, REPORT);
     }
     const newer = { ...failedReport, sequence: REPORT.sequence + 1 };
     assert.equal(JSON.parse((await post(newer)).body).accepted, true);
-    assert.deepEqual((await store.nodeReports('general'))[0]?.report, newer);
+    assert.deepEqual((await store.nodeReports('general', NOW))[0]?.report, newer);
   });
 
   const badReports: [string, unknown, RegExp, string][] = [
@@ -184,7 +184,7 @@ describe('POST …/nodes/{node}/report', () => {
         assert.equal((error.details as { path: string }[])[0]?.path, path);
       }
       assert.equal(store.puts, 0);
-      assert.deepEqual(await store.nodeReports('general'), []);
+      assert.deepEqual(await store.nodeReports('general', NOW), []);
     });
   }
 
@@ -269,7 +269,7 @@ describe('POST …/nodes/{node}/report', () => {
       { nodeGroup: 'spot', headers: {}, authentication: 'iam' },
     );
     assert.equal(response.statusCode, 200);
-    assert.equal((await store.nodeReports('spot')).length, 1);
+    assert.equal((await store.nodeReports('spot', NOW)).length, 1);
   });
 
   test('413 for a report the store cannot hold; a store failure is a 500 that says nothing', async () => {
