@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
 
 // The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
 // temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
@@ -113,24 +114,8 @@ export class FileTokenCache {
   }
 
   async write(key: string, token: CachedToken): Promise<void> {
-    const { mkdir, open, rename, rm } = fs.promises;
-    await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const target = this.file(key);
-    const temporary = `${target}.${process.pid}.${randomHex(4)}.tmp`;
-    const body = JSON.stringify({ version: 1, key, ...token });
-    try {
-      const handle = await open(temporary, 'wx', 0o600);
-      try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, target);
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await fs.promises.mkdir(this.directory, { recursive: true, mode: 0o700 });
+    await writeFileAtomically(this.file(key), JSON.stringify({ version: 1, key, ...token }));
   }
 
   /**
@@ -190,12 +175,7 @@ export class FileTokenCache {
     if (Date.now() - held.mtimeMs > staleMs) return true;
     const pid = Number(content?.split(' ')[0]);
     if (!Number.isInteger(pid) || pid <= 0) return false;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'ESRCH';
-    }
+    return !isProcessAlive(pid);
   }
 
   /** For tests and `doctor`: where a key's token lives. */

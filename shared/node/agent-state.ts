@@ -1,6 +1,7 @@
 import { unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
 import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
 
 // What the agent remembers across restarts: the images it added (so it releases only those), their
@@ -76,12 +77,10 @@ export class FileAgentState implements AgentStateStore {
     }
   }
 
-  /** Written beside and renamed, so a crash leaves the old state or the new one, never half. */
+  /** Written beside, synced and renamed, so a crash leaves the old state or the new one, never half. */
   async save(state: AgentState): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    const temporary = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
-    await rename(temporary, this.path);
+    await writeFileAtomically(this.path, `${JSON.stringify(state)}\n`);
   }
 }
 
@@ -100,16 +99,6 @@ export class AgentBusyError extends Error {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes `<stateFile>.lock` for this process: one agent per state file, so the boot-time warm-up
  * started again while the agent service runs does not interleave with it. A lock whose process is
@@ -117,7 +106,7 @@ function isAlive(pid: number): boolean {
  */
 export async function lockAgentState(
   stateFile: string,
-  alive: (pid: number) => boolean = isAlive,
+  alive: (pid: number) => boolean = isProcessAlive,
 ): Promise<() => Promise<void>> {
   const path = `${stateFile}.lock`;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });

@@ -1,0 +1,43 @@
+// Files that a reader must never see half written: a node's agent state and token cache.
+
+/**
+ * Writes `body` to `target` through a temporary file beside it, synced to disk before it is renamed
+ * over `target`, so that a crash leaves the old content or the new one, never a mix. The file gets
+ * `mode`; the temporary file is removed when anything fails.
+ */
+export async function writeFileAtomically(
+  target: string,
+  body: string,
+  mode = 0o600,
+): Promise<void> {
+  // Loaded on use: the credential provider's cache hit never writes, and starts faster without them.
+  const { open, rename, rm } = process.getBuiltinModule('node:fs').promises;
+  const suffix = process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex');
+  const temporary = `${target}.${process.pid}.${suffix}.tmp`;
+  try {
+    const handle = await open(temporary, 'wx', mode);
+    try {
+      await handle.writeFile(body);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Whether a process with this id exists, for lock files that name their holder. A process of another
+ * user counts as alive; only "no such process" says the holder is gone.
+ */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}

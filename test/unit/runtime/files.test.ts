@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
+
+let directory: string;
+before(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'pullwarden-files-'));
+});
+after(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe('writeFileAtomically', () => {
+  test('replaces the content whole, with the mode asked, and leaves no temporary file', async () => {
+    const target = join(directory, 'state.json');
+    await writeFile(target, 'old\n');
+    await writeFileAtomically(target, 'new\n');
+    assert.equal(await readFile(target, 'utf8'), 'new\n');
+    assert.equal((await stat(target)).mode & 0o777, 0o600);
+    await writeFileAtomically(target, 'shared\n', 0o644);
+    assert.equal((await stat(target)).mode & 0o777, 0o644);
+    assert.deepEqual(await readdir(directory), ['state.json']);
+  });
+
+  test('a write that fails leaves what was there, and no temporary file', async () => {
+    const target = join(directory, 'held');
+    // A directory where the file should go: the rename over it fails.
+    await mkdir(join(target, 'inside'), { recursive: true });
+    await assert.rejects(writeFileAtomically(target, 'lost'), { code: 'EISDIR' });
+    assert.deepEqual(await readdir(target), ['inside']);
+    assert.deepEqual(
+      (await readdir(directory)).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
+  });
+});
+
+describe('isProcessAlive', () => {
+  test('this process is alive; one that has exited is not', () => {
+    assert.equal(isProcessAlive(process.pid), true);
+    const exited = spawnSync(process.execPath, ['-e', 'process.exit(0)']);
+    assert.equal(exited.status, 0);
+    assert.equal(isProcessAlive(exited.pid ?? 0), false);
+  });
+
+  test("a process of another user counts as alive: only 'no such process' says it is gone", () => {
+    // pid 1 exists on every Linux system; as root the check succeeds, as anyone else it is EPERM.
+    assert.equal(isProcessAlive(1), true);
+  });
+});
