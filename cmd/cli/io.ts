@@ -1,3 +1,4 @@
+import { RULE_IDS, type RuleId } from '#shared/drift/model.ts';
 import type { ByteChunks } from '#shared/input/byte-source.ts';
 
 /** What a command may touch, passed in so tests can run commands in-process. */
@@ -23,6 +24,19 @@ export class UsageError extends Error {
 export function oneOf<T extends string>(allowed: readonly T[], value: string, option: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`--${option} must be one of ${allowed.join(', ')} (got "${value}")`);
+}
+
+/** The values of an option given several times, each maybe a comma-separated list, trimmed. */
+export function commaValues(values: readonly string[] | undefined): string[] {
+  return (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
+/** `--rule PW001,PW003 --rule pw005` → the rule ids, each checked. */
+export function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
+  return commaValues(values).map((part) => oneOf(RULE_IDS, part.toUpperCase(), option));
 }
 
 export function processIo(): CommandIo {

@@ -1,12 +1,9 @@
-import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
-import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, oneOf, ruleList, UsageError } from '#cmd/cli/io.ts';
+import { useColor, writeOutput } from '#cmd/cli/output.ts';
 import {
   type DriftReport,
-  RULE_IDS,
-  type RuleId,
   SEVERITIES,
   type Severity,
   severityAtLeast,
@@ -48,19 +45,6 @@ Exit codes: 0 no findings at or above --fail-on, 1 findings, 2 usage or input er
 const FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 const FAIL_ON = [...SEVERITIES, 'never'] as const;
-
-/** `--rule PW001,PW003 --rule pw005` → the rule ids, each checked. */
-export function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
-  const rules: RuleId[] = [];
-  for (const value of values ?? []) {
-    for (const part of value.split(',')) {
-      const id = part.trim().toUpperCase();
-      if (id === '') continue;
-      rules.push(oneOf(RULE_IDS, id, option));
-    }
-  }
-  return rules;
-}
 
 function progressReporter(io: CommandIo): { update(progress: Progress): void; clear(): void } {
   let last = 0;
@@ -104,12 +88,6 @@ function render(
       return [formatMarkdown(report)];
     default:
       return [formatText(report, { color, verbose })];
-  }
-}
-
-async function writeChunks(stream: NodeJS.WritableStream, chunks: Iterable<string>): Promise<void> {
-  for (const chunk of chunks) {
-    if (!stream.write(chunk)) await once(stream, 'drain');
   }
 }
 
@@ -165,9 +143,7 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   });
   if (config === undefined) return 2;
 
-  const toTerminal = values.output === undefined && io.stdoutIsTTY;
-  const color =
-    values.color ?? (toTerminal && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb');
+  const color = useColor(io, values);
   const showProgress = values.progress ?? io.stderrIsTTY;
   const progress = showProgress ? progressReporter(io) : undefined;
 
@@ -186,8 +162,7 @@ export async function driftCommand(args: readonly string[], io: CommandIo): Prom
   progress?.clear();
 
   const output = render(report, format, color, values.verbose);
-  if (values.output === undefined) await writeChunks(io.stdout, output);
-  else await writeFile(values.output, output);
+  await writeOutput(io, values.output, output);
 
   for (const problem of report.problems) {
     const where = [

@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, commaValues, oneOf, ruleList, UsageError } from '#cmd/cli/io.ts';
+import { useColor, writeOutput } from '#cmd/cli/output.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import {
   getServiceJson,
@@ -18,7 +18,6 @@ import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
-import { ruleList } from './drift.ts';
 
 export const FINDINGS_USAGE = `Usage: pullwarden findings [options]
 
@@ -52,13 +51,6 @@ const FORMATS = ['text', 'json', 'sarif', 'markdown'] as const;
 type Format = (typeof FORMATS)[number];
 const FAIL_ON = [...SEVERITIES, 'never'] as const;
 const STATUSES = [...FINDING_STATUSES, 'all'] as const;
-
-function commaValues(values: readonly string[] | undefined): string[] {
-  return (values ?? [])
-    .flatMap((value) => value.split(','))
-    .map((part) => part.trim())
-    .filter((part) => part !== '');
-}
 
 /** The filter options as query parameters, checked here so a typo never reaches the service. */
 function filterQuery(values: {
@@ -151,12 +143,8 @@ export async function findingsCommand(args: readonly string[], io: CommandIo): P
   const parsed = parseFindingList(answer.document);
   if (!parsed.ok) return fail(`${answer.answered} with no FindingList (${oneLine(parsed.reason)})`);
 
-  const toTerminal = values.output === undefined && io.stdoutIsTTY;
-  const color =
-    values.color ?? (toTerminal && io.env.NO_COLOR === undefined && io.env.TERM !== 'dumb');
-  const output = render(parsed.list, format, color, values.verbose);
-  if (values.output === undefined) io.stdout.write(output);
-  else await writeFile(values.output, output);
+  const color = useColor(io, values);
+  await writeOutput(io, values.output, render(parsed.list, format, color, values.verbose));
 
   if (failOn === 'never') return 0;
   const threshold: Severity = failOn;

@@ -4,6 +4,7 @@ import { isNode, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
 import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
+import { table } from '#cmd/cli/output.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import type { Config } from '#shared/config/schema.ts';
 import {
@@ -195,22 +196,6 @@ function executorLabel(executor: Executor): string {
     return `ssm (${executor.targetTag.key}=${executor.targetTag.value})`;
   }
   return executor.configured ? 'agent' : 'agent (default)';
-}
-
-/** Rows as aligned columns, two spaces apart; the last column is not padded. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, column) =>
-    Math.max(...rows.map((row) => (row[column] ?? '').length)),
-  );
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) =>
-          column === row.length - 1 ? cell : cell.padEnd(widths?.[column] ?? 0),
-        )
-        .join('  '),
-    )
-    .join('\n');
 }
 
 function formatPlanText(report: PlanReport, inventoryFile: string | undefined): string {

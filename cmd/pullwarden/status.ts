@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
+import { table, writeOutput } from '#cmd/cli/output.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
 import {
   getServiceJson,
@@ -19,7 +19,6 @@ import {
 } from '#shared/prepull/node-report.ts';
 import { plural } from '#shared/text/plural.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
-import { table } from './plan.ts';
 
 export const STATUS_USAGE = `Usage: pullwarden status --node-group <name> [options]
 
@@ -217,8 +216,7 @@ export async function statusCommand(args: readonly string[], io: CommandIo): Pro
 
   const output =
     format === 'json' ? `${JSON.stringify(status, null, 2)}\n` : formatStatusText(status);
-  if (values.output === undefined) io.stdout.write(output);
-  else await writeFile(values.output, output);
+  await writeOutput(io, values.output, output);
 
   const failed = status.images.some((image) => image.inWarmSet && image.failed.length > 0);
   return failed ? 1 : 0;
