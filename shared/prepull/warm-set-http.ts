@@ -18,9 +18,10 @@ export interface WarmSetDependencies extends NodeGroupAccess {
 }
 
 export function warmSetDocument(nodeGroup: string, entries: readonly WarmSetEntry[]) {
-  const images = [...entries]
-    .sort((a, b) => imageOf(a).localeCompare(imageOf(b)))
-    .map((entry) => ({ image: imageOf(entry), ...entry }));
+  // Each entry's name is built once, not once per comparison.
+  const images = entries
+    .map((entry) => ({ image: imageOf(entry), ...entry }))
+    .sort((a, b) => a.image.localeCompare(b.image));
   return { schema: WARM_SET_SCHEMA, nodeGroup, images };
 }
 
