@@ -271,7 +271,7 @@ export class DynamoStateStore implements StateStore {
       },
       // An expired report TTL has not removed yet counts as absent, so a node whose sequence went
       // backwards (a reset clock) is heard again once its old report expires.
-      'attribute_not_exists(pk) OR #sequence < :sequence OR expiresAt < :now',
+      'attribute_not_exists(pk) OR #sequence < :sequence OR expiresAt <= :now',
       { ':sequence': report.sequence, ':now': nowSeconds },
       { '#sequence': 'sequence' },
     );

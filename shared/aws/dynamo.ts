@@ -34,6 +34,10 @@ export async function queryPartition(
   ) => Promise<{ Items?: Item[] | undefined; LastEvaluatedKey?: Item | undefined }>,
   query: PartitionQuery,
 ): Promise<Item[]> {
+  for (const name of Object.keys(query.filter?.values ?? {})) {
+    if (name === ':pk' || name === ':prefix')
+      throw new Error(`a filter value named ${name} would replace the key condition's`);
+  }
   const items: Item[] = [];
   let start: Item | undefined;
   do {

@@ -31,9 +31,11 @@ export async function writeFileAtomically(
 
 /**
  * Whether a process with this id exists, for lock files that name their holder. A process of another
- * user counts as alive; only "no such process" says the holder is gone.
+ * user counts as alive; "no such process", or a number no process can have, says the holder is gone.
  */
 export function isProcessAlive(pid: number): boolean {
+  // 0 and negative numbers would signal process groups; larger ones are refused by the kernel call.
+  if (!Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) return false;
   try {
     process.kill(pid, 0);
     return true;

@@ -121,6 +121,17 @@ describe('DynamoStateStore: node reports', () => {
     assert.deepEqual((await store.nodeReports('general', later))[0]?.report, afterReset);
   });
 
+  test('at the second a report expires, a lower sequence replaces it, as reads already hide it', async () => {
+    const store = new DynamoStateStore(emulators.dynamo, await freshTable());
+    const report = nodeReport('node-a', [held(API, 'present')]);
+    await store.putNodeReport(report, RECEIVED, 60);
+    const expiry = new Date(RECEIVED.getTime() + 60_000);
+    assert.deepEqual(await store.nodeReports('general', expiry), []);
+    const afterReset = { ...report, sequence: 5 };
+    assert.equal(await store.putNodeReport(afterReset, expiry, 60), 'stored');
+    assert.deepEqual((await store.nodeReports('general', expiry))[0]?.report, afterReset);
+  });
+
   test('leaves out reports expired at the time asked, though the TTL has not removed them', async () => {
     const store = new DynamoStateStore(emulators.dynamo, await freshTable());
     await store.putNodeReport(nodeReport('node-a', []), RECEIVED, 60);

@@ -86,7 +86,7 @@ export class MemoryNodeReports
     if (
       existing !== undefined &&
       existing.report.sequence >= report.sequence &&
-      Date.parse(existing.expiresAt) >= receivedAt.getTime()
+      Date.parse(existing.expiresAt) > receivedAt.getTime()
     ) {
       return 'stale';
     }

@@ -47,6 +47,12 @@ describe('isProcessAlive', () => {
     assert.equal(isProcessAlive(exited.pid ?? 0), false);
   });
 
+  test('a number no process can have is not alive, and signals nothing', () => {
+    // 0 and -1 would signal this process group and every process the user may signal.
+    for (const pid of [0, -1, 1.5, 2 ** 31, Number.NaN])
+      assert.equal(isProcessAlive(pid), false, String(pid));
+  });
+
   test("a process of another user counts as alive: only 'no such process' says it is gone", () => {
     // pid 1 exists on every Linux system; as root the check succeeds, as anyone else it is EPERM.
     assert.equal(isProcessAlive(1), true);
