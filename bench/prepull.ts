@@ -17,10 +17,8 @@ import { parseArgs } from 'node:util';
 import { parseNodeConfig } from '#shared/credentials/node-config.ts';
 import { CriImageRuntime } from '#shared/cri/client.ts';
 import { NodeAgent, runAgent } from '#shared/node/agent.ts';
-import { FileAgentState } from '#shared/node/agent-state.ts';
 import { HttpNodeApi } from '#shared/node/api-client.ts';
-import { pullImages } from '#shared/node/pull.ts';
-import { openNodeServices } from '#shared/node/services.ts';
+import { agentDependencies, openNodeServices } from '#shared/node/services.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import { startContainerd } from '../test/support/containerd.ts';
 import { startPushPipeline } from '../test/support/push-pipeline.ts';
@@ -134,16 +132,10 @@ const agent = new NodeAgent(
     version: PULLWARDEN_VERSION,
     runtime: services.runtimeName,
   },
-  {
+  agentDependencies(nodeConfig, services, {
     api: new HttpNodeApi(stack.url, 'general', async () => ({ authorization: `Bearer ${TOKEN}` })),
-    runtime: services.runtime,
-    pin: false,
-    pull: (images, onResult) => pullImages(images, nodeConfig.prePull, services.pull, onResult),
-    state: new FileAgentState(join(scratch, 'agent-state.json'), () => undefined),
-    space: services.pull.space,
-    now: () => Date.now(),
     log: () => undefined,
-  },
+  }),
 );
 const stopAgent = new AbortController();
 const agentLoop = runAgent(agent, 250, stopAgent.signal, () => undefined);

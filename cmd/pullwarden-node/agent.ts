@@ -8,10 +8,9 @@ import { serviceUrl } from '#cmd/cli/service-request.ts';
 import { isAwsHost, reusableCredentials, signingRegion, signRequest } from '#cmd/cli/sigv4.ts';
 import type { PrePullSettings } from '#shared/credentials/node-config.ts';
 import { MAX_UNREACHABLE_RECONCILES, NodeAgent, runAgent } from '#shared/node/agent.ts';
-import { AgentBusyError, FileAgentState, lockAgentState } from '#shared/node/agent-state.ts';
+import { AgentBusyError, lockAgentState } from '#shared/node/agent-state.ts';
 import { type Authorize, HttpNodeApi } from '#shared/node/api-client.ts';
-import { pullImages } from '#shared/node/pull.ts';
-import { openNodeServices } from '#shared/node/services.ts';
+import { agentDependencies, openNodeServices } from '#shared/node/services.ts';
 import { NODE_GROUP_NAME, NODE_NAME } from '#shared/prepull/names.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 import {
@@ -153,20 +152,10 @@ export async function agentCommand(args: readonly string[], io: CommandIo): Prom
     });
     const agent = new NodeAgent(
       { nodeGroup, node, version: PULLWARDEN_VERSION, runtime: services.runtimeName },
-      {
+      agentDependencies(config, services, {
         api: new HttpNodeApi(server.href, nodeGroup, authorize),
-        runtime: services.runtime,
-        ...(services.pull.pins === undefined ? {} : { pins: services.pull.pins }),
-        pin: config.prePull.pin,
-        ...(services.containerd !== undefined && settings.tagImages
-          ? { tags: services.containerd }
-          : {}),
-        pull: (images, onResult) => pullImages(images, config.prePull, services.pull, onResult),
-        state: new FileAgentState(settings.stateFile, log),
-        space: services.pull.space,
-        now: () => Date.now(),
         log,
-      },
+      }),
     );
     try {
       if (values.once === true) {

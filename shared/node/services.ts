@@ -3,8 +3,11 @@ import { CriImageRuntime, type ImageRuntime } from '#shared/cri/client.ts';
 import { ContainerdImages, type PinOwner } from '#shared/cri/containerd-images.ts';
 import { detectRuntimeEndpoint } from '#shared/cri/endpoint.ts';
 import { imageFootprint, nodePlatform } from '#shared/registry/image-footprint.ts';
+import type { AgentDependencies } from './agent.ts';
+import { FileAgentState } from './agent-state.ts';
+import type { NodeApi } from './api-client.ts';
 import { measureImageFilesystem } from './disk.ts';
-import type { PullDependencies } from './pull.ts';
+import { type PullDependencies, pullImages } from './pull.ts';
 import { nodeCredentials } from './registry-credentials.ts';
 
 // The real adapters behind `pullwarden-node pull` and `agent`: the CRI on the runtime's socket,
@@ -122,5 +125,31 @@ export async function openNodeServices(
       runtime.close();
       pins?.close();
     },
+  };
+}
+
+/**
+ * What the agent works with on this node: the opened services, the pulls as the node config sets
+ * them, the state file it names, and pins and tags where containerd and the config allow them.
+ */
+export function agentDependencies(
+  config: NodeConfig,
+  services: NodeServices,
+  wiring: { api: NodeApi; log(line: string): void },
+): AgentDependencies {
+  const settings = config.prePull;
+  return {
+    api: wiring.api,
+    runtime: services.runtime,
+    ...(services.pull.pins === undefined ? {} : { pins: services.pull.pins }),
+    pin: settings.pin,
+    ...(services.containerd !== undefined && settings.agent.tagImages
+      ? { tags: services.containerd }
+      : {}),
+    pull: (images, onResult) => pullImages(images, settings, services.pull, onResult),
+    state: new FileAgentState(settings.agent.stateFile, wiring.log),
+    space: services.pull.space,
+    now: () => Date.now(),
+    log: wiring.log,
   };
 }
