@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { StoredFinding } from '#shared/findings/model.ts';
 import { type LocalStack, startLocalStack } from '#shared/local/stack.ts';
+import { eventually } from '../support/async.ts';
 import { deploymentPod, type Json, node, watch } from '../support/cluster.ts';
 import { pushOciImage, type RunningRegistry, startRegistry } from '../support/registry.ts';
 
@@ -110,15 +111,8 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}:\n${logs.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return eventually(what, probe, { explain: () => logs.join('\n') });
 }
 
 const push = (tag: string, seed: string) =>

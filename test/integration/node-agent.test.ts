@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CriImageRuntime } from '#shared/cri/client.ts';
 import type { LocalStack } from '#shared/local/stack.ts';
+import { eventually } from '../support/async.ts';
 import { type RunningContainerd, startContainerd } from '../support/containerd.ts';
 import { runProcess } from '../support/process.ts';
 import { type PushPipeline, startPushPipeline } from '../support/push-pipeline.ts';
@@ -69,13 +70,8 @@ after(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-async function until(what: string, done: () => Promise<boolean>) {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}:\n${logs.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+async function until(what: string, done: () => Promise<boolean>): Promise<void> {
+  await eventually(what, done, { explain: () => logs.join('\n') });
 }
 
 async function warmDigests(): Promise<string[]> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { LocalStack } from '#shared/local/stack.ts';
+import { eventually } from '../support/async.ts';
 import { type PushPipeline, startPushPipeline } from '../support/push-pipeline.ts';
 import { pushOciImage, type RunningRegistry } from '../support/registry.ts';
 
@@ -65,13 +66,8 @@ async function warmDigests(nodeGroup: string): Promise<string[]> {
   return body.images.map((image) => image.digest);
 }
 
-async function until(what: string, done: () => Promise<boolean>) {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}:\n${logs.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+async function until(what: string, done: () => Promise<boolean>): Promise<void> {
+  await eventually(what, done, { explain: () => logs.join('\n') });
 }
 
 const push = (repository: string, tag: string, seed?: string) =>

@@ -11,6 +11,7 @@ import {
   type BatchGetImageOutput,
   EcrDigestResolver,
 } from '#shared/registry/ecr-resolver.ts';
+import { rejection } from '../../support/async.ts';
 import { type FakeEcr, startFakeEcr } from '../../support/fake-ecr.ts';
 
 // EcrDigestResolver: BatchGetImage through the real SDK client against the loopback ECR, and the
@@ -45,14 +46,8 @@ const INDEX = JSON.stringify({
   ],
 });
 
-async function rejection(promise: Promise<unknown>): Promise<DigestResolutionError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DigestResolutionError, `not a DigestResolutionError: ${error}`);
-    return error;
-  }
-  assert.fail('the lookup succeeded');
+function resolutionFailure(promise: Promise<unknown>): Promise<DigestResolutionError> {
+  return rejection(promise, DigestResolutionError, 'the lookup succeeded');
 }
 
 describe('EcrDigestResolver with the SDK against the loopback ECR', () => {
@@ -141,10 +136,10 @@ describe('EcrDigestResolver with the SDK against the loopback ECR', () => {
       mediaType: OCI_INDEX,
       manifest: INDEX,
     });
-    const missingTag = await rejection(resolver.resolve(HOST, 'team/api', 'nope'));
+    const missingTag = await resolutionFailure(resolver.resolve(HOST, 'team/api', 'nope'));
     assert.equal(missingTag.reason, 'not-found');
     assert.equal(missingTag.message, `${HOST}/team/api:nope does not exist in the registry`);
-    const missingRepository = await rejection(resolver.resolve(HOST, 'team/gone', 'v1'));
+    const missingRepository = await resolutionFailure(resolver.resolve(HOST, 'team/gone', 'v1'));
     assert.equal(missingRepository.reason, 'not-found');
     const modes: [FakeEcr['mode'], DigestFailureReason, RegExp][] = [
       [
@@ -157,7 +152,7 @@ describe('EcrDigestResolver with the SDK against the loopback ECR', () => {
     ];
     for (const [mode, reason, message] of modes) {
       fake.mode = mode;
-      const error = await rejection(resolver.resolve(HOST, 'team/api', 'v1'));
+      const error = await resolutionFailure(resolver.resolve(HOST, 'team/api', 'v1'));
       assert.equal(error.reason, reason, mode);
       assert.match(error.message, message);
       assert.doesNotMatch(error.message, /test-secret|AKIDTEST/);
@@ -172,7 +167,7 @@ describe('EcrDigestResolver with the SDK against the loopback ECR', () => {
       maxAttempts: 1,
     });
     try {
-      const error = await rejection(
+      const error = await resolutionFailure(
         new EcrDigestResolver(
           () => (input) => unreachable.send(new BatchGetImageCommand(input)),
         ).resolve(HOST, 'team/api', 'v1'),
@@ -270,7 +265,7 @@ describe('EcrDigestResolver classification', () => {
   ];
   for (const [name, port, reason] of vectors) {
     test(name, async () => {
-      const error = await rejection(
+      const error = await resolutionFailure(
         new EcrDigestResolver(() => port).resolve(HOST, 'team/api', 'v1'),
       );
       assert.equal(error.reason, reason);
@@ -293,7 +288,7 @@ describe('EcrDigestResolver classification', () => {
       return answering({});
     });
     for (const host of ['public.ecr.aws', 'registry.example.com']) {
-      const error = await rejection(resolver.resolve(host, 'team/api', 'v1'));
+      const error = await resolutionFailure(resolver.resolve(host, 'team/api', 'v1'));
       assert.match(error.message, /is not a private ECR registry/);
     }
     assert.equal(asked, 0);

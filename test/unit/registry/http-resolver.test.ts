@@ -11,6 +11,7 @@ import {
   type HttpDigestResolverOptions,
   parseChallenge,
 } from '#shared/registry/digest-resolver.ts';
+import { rejection } from '../../support/async.ts';
 
 // HttpDigestResolver against loopback servers that play a registry: challenges, missing headers,
 // refused HEADs, indexes and the ways a registry says no.
@@ -117,14 +118,8 @@ function configFor(url: string, host: string, credentials = true, extra = {}): C
   });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<DigestResolutionError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DigestResolutionError, `not a DigestResolutionError: ${error}`);
-    return error;
-  }
-  assert.fail('the lookup succeeded');
+function resolutionFailure(promise: Promise<unknown>): Promise<DigestResolutionError> {
+  return rejection(promise, DigestResolutionError, 'the lookup succeeded');
 }
 
 describe('HttpDigestResolver', () => {
@@ -327,7 +322,7 @@ describe('HttpDigestResolver', () => {
         'content-type': OCI_INDEX,
         'docker-content-digest': digestOf(INDEX),
       });
-    const error = await rejection(
+    const error = await resolutionFailure(
       resolver({ readIndexChildren: true }).resolve(stub.host, 'team/api', 'v1'),
     );
     assert.equal(error.reason, 'registry');
@@ -342,7 +337,7 @@ describe('HttpDigestResolver', () => {
           ? { 'docker-content-digest': digestOf('something else') }
           : {}),
       });
-    const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+    const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
     assert.equal(error.reason, 'registry');
   });
 
@@ -359,7 +354,7 @@ describe('HttpDigestResolver', () => {
         for (let at = 0; at < huge.length; at += 512) response.write(huge.slice(at, at + 512));
         response.end();
       };
-      const error = await rejection(
+      const error = await resolutionFailure(
         resolver({ maxManifestBytes: 1024 }).resolve(stub.host, 'team/api', 'v1'),
       );
       assert.equal(error.reason, 'registry');
@@ -372,7 +367,7 @@ describe('HttpDigestResolver', () => {
       serveManifest(response, request.method ?? '', '<html>proxy error</html>', {
         'content-type': 'text/html',
       });
-    const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+    const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
     assert.equal(error.reason, 'registry');
     assert.match(error.message, /not JSON/);
   });
@@ -456,7 +451,7 @@ describe('HttpDigestResolver', () => {
     for (const [name, handle, reason, message] of vectors) {
       test(name, async () => {
         stub.handle = handle;
-        const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+        const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
         assert.equal(error.reason, reason);
         assert.match(error.message, message);
       });
@@ -464,7 +459,9 @@ describe('HttpDigestResolver', () => {
 
     test('a Basic challenge without configured credentials', async () => {
       stub.handle = (_q, r) => r.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
-      const error = await rejection(resolver({}, false).resolve(stub.host, 'team/api', 'v1'));
+      const error = await resolutionFailure(
+        resolver({}, false).resolve(stub.host, 'team/api', 'v1'),
+      );
       assert.equal(error.reason, 'authentication');
       assert.match(error.message, /requires credentials: configure registries.endpoints/);
     });
@@ -474,7 +471,9 @@ describe('HttpDigestResolver', () => {
         seen.path.startsWith('/token')
           ? r.writeHead(200).end('{"token":"anonymous"}')
           : r.writeHead(401, { 'www-authenticate': `Bearer realm="${stub.url}/token"` }).end();
-      const error = await rejection(resolver({}, false).resolve(stub.host, 'team/private', 'v1'));
+      const error = await resolutionFailure(
+        resolver({}, false).resolve(stub.host, 'team/private', 'v1'),
+      );
       assert.equal(error.reason, 'authentication');
       assert.match(
         error.message,
@@ -494,7 +493,7 @@ describe('HttpDigestResolver', () => {
           seen.path.startsWith('/token')
             ? r.writeHead(status).end()
             : r.writeHead(401, { 'www-authenticate': `Bearer realm="${stub.url}/token"` }).end();
-        const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+        const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
         assert.equal(error.reason, reason);
         assert.match(error.message, new RegExp(`token service of ${stub.host} answered ${status}`));
       });
@@ -505,7 +504,7 @@ describe('HttpDigestResolver', () => {
         seen.path.startsWith('/token')
           ? r.writeHead(200).end('{"expires_in":60}')
           : r.writeHead(401, { 'www-authenticate': `Bearer realm="${stub.url}/token"` }).end();
-      const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+      const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
       assert.equal(error.reason, 'registry');
     });
 
@@ -516,7 +515,7 @@ describe('HttpDigestResolver', () => {
       await closed.stop();
       stub.handle = (_q, r) =>
         r.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}"` }).end();
-      const error = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+      const error = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
       assert.equal(error.reason, 'network');
       assert.match(error.message, /cannot reach the token service/);
     });
@@ -525,7 +524,7 @@ describe('HttpDigestResolver', () => {
       const closed = stubRegistry();
       await closed.start();
       await closed.stop();
-      const error = await rejection(
+      const error = await resolutionFailure(
         new HttpDigestResolver(configFor(closed.stub.url, closed.stub.host), secrets).resolve(
           closed.stub.host,
           'team/api',
@@ -538,7 +537,7 @@ describe('HttpDigestResolver', () => {
 
     test('a registry that never answers', async () => {
       stub.handle = () => {};
-      const error = await rejection(
+      const error = await resolutionFailure(
         resolver({ timeoutMs: 200 }).resolve(stub.host, 'team/api', 'v1'),
       );
       assert.equal(error.reason, 'network');
@@ -546,7 +545,7 @@ describe('HttpDigestResolver', () => {
 
     test('a host name that does not resolve', async () => {
       const host = 'registry.invalid';
-      const error = await rejection(
+      const error = await resolutionFailure(
         new HttpDigestResolver(configFor(`http://${host}`, host), secrets).resolve(
           host,
           'a/b',
@@ -560,12 +559,12 @@ describe('HttpDigestResolver', () => {
 
   test('no message carries the password, its Basic encoding, or credentials in a configured URL', async () => {
     stub.handle = (_q, r) => r.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
-    const refused = await rejection(resolver().resolve(stub.host, 'team/api', 'v1'));
+    const refused = await resolutionFailure(resolver().resolve(stub.host, 'team/api', 'v1'));
     const withUserInfo = new HttpDigestResolver(
       configFor(`http://robot:${PASSWORD}@${stub.host}`, stub.host),
       secrets,
     );
-    const unusable = await rejection(withUserInfo.resolve(stub.host, 'team/api', 'v1'));
+    const unusable = await resolutionFailure(withUserInfo.resolve(stub.host, 'team/api', 'v1'));
     for (const error of [refused, unusable]) {
       assert.doesNotMatch(error.message, new RegExp(PASSWORD));
       assert.doesNotMatch(error.message, new RegExp(BASIC.slice(6)));

@@ -11,6 +11,7 @@ import {
 } from '#shared/registry/image-footprint.ts';
 import { MalformedManifestError } from '#shared/registry/manifest.ts';
 import { registryBaseUrl } from '#shared/registry/registry-session.ts';
+import { rejection } from '../../support/async.ts';
 
 // imageFootprint against a loopback server playing a registry: manifests served by digest, an index
 // narrowed to the node's platform, manifests that cannot be trusted, and the node's own credentials.
@@ -130,14 +131,8 @@ function stubRegistry() {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<DigestResolutionError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof DigestResolutionError, `not a DigestResolutionError: ${error}`);
-    return error;
-  }
-  assert.fail('the footprint was read');
+function resolutionFailure(promise: Promise<unknown>): Promise<DigestResolutionError> {
+  return rejection(promise, DigestResolutionError, 'the footprint was read');
 }
 
 describe('imageFootprint', () => {
@@ -222,7 +217,7 @@ describe('imageFootprint', () => {
   });
 
   test('an index without a child for the platform names the platforms it has', async () => {
-    const error = await rejection(
+    const error = await resolutionFailure(
       imageFootprint(
         request(digestOf(INDEX), { platform: { os: 'linux', architecture: 's390x' } }),
       ),
@@ -293,7 +288,9 @@ describe('imageFootprint', () => {
     ];
     for (const [name, body, message] of vectors) {
       test(name, async () => {
-        const error = await rejection(imageFootprint(request(stub.put(body, OCI_MANIFEST))));
+        const error = await resolutionFailure(
+          imageFootprint(request(stub.put(body, OCI_MANIFEST))),
+        );
         assert.equal(error.reason, 'registry');
         assert.ok(error.cause instanceof MalformedManifestError);
         assert.match(error.message, message);
@@ -304,14 +301,14 @@ describe('imageFootprint', () => {
     test('sizes that add up past 2^53', async () => {
       const half = 2 ** 52;
       const body = withConfig(config, [blob('a', half), blob('b', half)]);
-      const error = await rejection(imageFootprint(request(stub.put(body, OCI_MANIFEST))));
+      const error = await resolutionFailure(imageFootprint(request(stub.put(body, OCI_MANIFEST))));
       assert.equal(error.reason, 'registry');
       assert.match(error.message, /sizes add up past 9007199254740991 bytes/);
     });
 
     test('one blob given two sizes', async () => {
       const body = withConfig(config, [blob('a', 1), blob('a', 2)]);
-      const error = await rejection(imageFootprint(request(stub.put(body, OCI_MANIFEST))));
+      const error = await resolutionFailure(imageFootprint(request(stub.put(body, OCI_MANIFEST))));
       assert.match(error.message, /two sizes, 1 and 2/);
     });
 
@@ -321,7 +318,9 @@ describe('imageFootprint', () => {
         mediaType: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
         fsLayers: [],
       });
-      const error = await rejection(imageFootprint(request(stub.put(body, 'application/json'))));
+      const error = await resolutionFailure(
+        imageFootprint(request(stub.put(body, 'application/json'))),
+      );
       assert.equal(error.reason, 'registry');
       assert.match(error.message, /manifest\.v1\+prettyjws, not an image manifest/);
     });
@@ -332,7 +331,7 @@ describe('imageFootprint', () => {
         OCI_MANIFEST,
         AMD64.replace('3000000', '1'),
       );
-      const error = await rejection(imageFootprint(request(asked)));
+      const error = await resolutionFailure(imageFootprint(request(asked)));
       assert.equal(error.reason, 'registry');
       assert.match(error.message, new RegExp(`does not hash to ${asked}`));
     });
@@ -341,7 +340,7 @@ describe('imageFootprint', () => {
       const child = imageManifest('child', [5]);
       const index = indexOf([{ body: child, platform: { os: 'linux', architecture: 'amd64' } }]);
       stub.put(imageManifest('impostor', [5]), OCI_MANIFEST, child);
-      const error = await rejection(imageFootprint(request(stub.put(index, OCI_INDEX))));
+      const error = await resolutionFailure(imageFootprint(request(stub.put(index, OCI_INDEX))));
       assert.equal(error.reason, 'registry');
       assert.match(
         error.message,
@@ -359,16 +358,16 @@ describe('imageFootprint', () => {
   });
 
   test('not-found, rate-limited and unreachable registries keep their reasons', async () => {
-    const missing = await rejection(imageFootprint(request(digestOf('nothing here'))));
+    const missing = await resolutionFailure(imageFootprint(request(digestOf('nothing here'))));
     assert.equal(missing.reason, 'not-found');
     assert.match(missing.message, /team\/api@sha256:[0-9a-f]{64} does not exist in the registry/);
 
     stub.handle = (_q, r) => r.writeHead(429, { 'retry-after': '30' }).end();
-    const limited = await rejection(imageFootprint(request(digestOf(AMD64))));
+    const limited = await resolutionFailure(imageFootprint(request(digestOf(AMD64))));
     assert.equal(limited.reason, 'rate-limited');
     assert.match(limited.message, /retry after 30 s/);
 
-    const unreachable = await rejection(
+    const unreachable = await resolutionFailure(
       imageFootprint(request(digestOf(AMD64), { endpoint: 'http://127.0.0.1:1' })),
     );
     assert.equal(unreachable.reason, 'network');
@@ -451,7 +450,7 @@ describe('imageFootprint', () => {
 
     test('a refused identity token is an authentication failure that does not quote it', async () => {
       stub.handle = bearer(() => undefined);
-      const error = await rejection(
+      const error = await resolutionFailure(
         imageFootprint(
           request(digestOf(AMD64), { credentials: { identityToken: IDENTITY_TOKEN } }),
         ),
@@ -471,7 +470,7 @@ describe('imageFootprint', () => {
       );
       assert.equal(footprint.layers, 3);
 
-      const refused = await rejection(
+      const refused = await resolutionFailure(
         imageFootprint(
           request(digestOf(ARM64), { credentials: { username: 'node', password: 'wrong' } }),
         ),
@@ -482,7 +481,7 @@ describe('imageFootprint', () => {
         /refused access to .*team\/api@sha256:[0-9a-f]{64} \(HTTP 401\)$/,
       );
 
-      const none = await rejection(imageFootprint(request(digestOf(ARM64))));
+      const none = await resolutionFailure(imageFootprint(request(digestOf(ARM64))));
       assert.equal(none.reason, 'authentication');
       assert.match(
         none.message,
@@ -496,7 +495,7 @@ describe('imageFootprint', () => {
 
     test('a refusal without credentials says the node has none', async () => {
       stub.handle = bearer(() => 'anonymous');
-      const error = await rejection(imageFootprint(request(digestOf(AMD64))));
+      const error = await resolutionFailure(imageFootprint(request(digestOf(AMD64))));
       assert.equal(error.reason, 'authentication');
       assert.match(
         error.message,
