@@ -163,7 +163,7 @@ function parseRegion(task: RegionTask, bytes: RegionBytes): RegionResult {
       item = separator + 1;
     }
     if (result.closedAt !== undefined) result.consumed = result.closedAt;
-    if (scan.outcome === 'failed' && scan.error !== undefined) {
+    if (scan.outcome === 'failed') {
       const at = json.position(scan.error.offset);
       result.syntaxError = {
         message: scan.error.reason,

@@ -2,6 +2,7 @@ import { JSON_INDEX_WASM } from './json-index-wasm.ts';
 import {
   assignMember,
   decodeJsonString,
+  findEntryByName,
   JSON_ERRORS,
   POSITIONS,
   type PositionTable,
@@ -90,16 +91,17 @@ export interface ListScanError {
 }
 
 /** What validating a list's items found; indexes are into the structural index. */
-export interface ListScan {
-  readonly outcome: 'closed' | 'incomplete' | 'failed';
+export type ListScan = {
   /** Index of the last `,` between items before the scan stopped, or -1. */
   readonly separator: number;
   /** Index of the list's closing `]` when closed, else -1. */
   readonly end: number;
-  readonly error: ListScanError | undefined;
   /** The values of the scanned bytes. */
   readonly json: IndexedJson;
-}
+} & (
+  | { readonly outcome: 'closed' | 'incomplete'; readonly error?: undefined }
+  | { readonly outcome: 'failed'; readonly error: ListScanError }
+);
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -165,16 +167,16 @@ export class JsonListIndexer {
       },
       origin,
     );
-    return {
-      outcome: outcome === CLOSED ? 'closed' : outcome === FAILED ? 'failed' : 'incomplete',
-      separator: wasm.itemSeparator(),
-      end: outcome === CLOSED ? wasm.listEnd() : -1,
-      error:
-        outcome === FAILED
-          ? { reason: errorReason(wasm.errorCode(), wasm.errorByte()), offset: wasm.errorOffset() }
-          : undefined,
-      json,
-    };
+    const separator = wasm.itemSeparator();
+    if (outcome === FAILED) {
+      const error = {
+        reason: errorReason(wasm.errorCode(), wasm.errorByte()),
+        offset: wasm.errorOffset(),
+      };
+      return { outcome: 'failed', separator, end: -1, error, json };
+    }
+    if (outcome === CLOSED) return { outcome: 'closed', separator, end: wasm.listEnd(), json };
+    return { outcome: 'incomplete', separator, end: -1, json };
   }
 }
 
@@ -194,8 +196,8 @@ type CountNewlines = (from: number, to: number) => { lines: number; last: number
  * line starts) count from its origin.
  */
 export class IndexedJson {
-  readonly bytes: Buffer;
-  readonly offsets: Uint32Array;
+  private readonly bytes: Buffer;
+  private readonly offsets: Uint32Array;
   private readonly matches: Uint32Array;
   /**
    * Per 64-byte block of `bytes`: BLOCK_BACKSLASH and BLOCK_NON_ASCII, so that most keys and strings
@@ -217,7 +219,7 @@ export class IndexedJson {
     matches: Uint32Array,
     blockFlags: Uint8Array,
     countNewlines: CountNewlines,
-    origin: ValuePosition = START,
+    origin: ValuePosition,
   ) {
     this.bytes = bytes;
     this.offsets = offsets;
@@ -254,7 +256,7 @@ export class IndexedJson {
   }
 
   /** Index just after the value at `index`. */
-  skip(index: number): number {
+  private skip(index: number): number {
     const byte = this.bytes[this.offsets[index] as number];
     return byte === 0x7b || byte === 0x5b ? (this.matches[index] as number) + 1 : index + 1;
   }
@@ -366,11 +368,7 @@ export class IndexedJson {
         }
         assignMember(result, entry.key, this.value(value, entry.projection));
       } else if (node.others !== undefined) {
-        assignMember(
-          result,
-          decodeJsonString(bytes, keyStart, keyEnd),
-          this.value(value, node.others),
-        );
+        assignMember(result, this.string(keyStart - 1, keyEnd), this.value(value, node.others));
       } else {
         this.next = this.skip(value);
       }
@@ -414,8 +412,7 @@ function findEntry(
   if (!anyBlockFlag(blockFlags, start, end, BLOCK_BACKSLASH)) return undefined;
   for (let pos = start; pos < end; pos++) {
     if (bytes[pos] === 0x5c) {
-      const name = decodeJsonString(bytes, start, end);
-      return node.entries.find((entry) => entry.key === name);
+      return findEntryByName(node.entries, decodeJsonString(bytes, start, end));
     }
   }
   return undefined;

@@ -126,8 +126,8 @@ const EXPECT_COLON = 4;
 const AFTER_VALUE = 5;
 const IN_OBJECT = 1;
 const IN_ARRAY = 2;
-/** Containers nested deeper than this are refused, by this parser and the WebAssembly index alike. */
-export const MAX_DEPTH = 1000;
+/** Containers nested deeper than this are refused; assembly/json-index.ts has the same limit. */
+const MAX_DEPTH = 1000;
 const SKIP_STACK = new Uint8Array(MAX_DEPTH);
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -153,7 +153,7 @@ for (let letter = 0; letter < 6; letter++) {
 /** The bytes that may follow a backslash, besides `u`: " \\ / b f n r t. */
 const ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
-export function describeByte(byte: number | undefined): string {
+function describeByte(byte: number | undefined): string {
   if (byte === undefined) return 'end of input';
   if (byte >= 0x21 && byte < 0x7f) return `"${String.fromCharCode(byte)}"`;
   return `byte 0x${byte.toString(16).padStart(2, '0')}`;
@@ -723,7 +723,7 @@ export function assignMember(target: Record<string, unknown>, key: string, value
   }
 }
 
-function findEntryByName(
+export function findEntryByName(
   entries: readonly ProjectionEntry[],
   key: string,
 ): ProjectionEntry | undefined {

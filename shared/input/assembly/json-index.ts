@@ -208,6 +208,8 @@ function checkEscapes(block: i32, escaped: u64, length: i32): void {
  * end marker, and returns how many it wrote (the marker included).
  */
 export function index(length: i32): i32 {
+  // Spaces after the input: the last block reads them, and they are neither structural nor control
+  // characters, so that block needs no mask.
   memory.fill(inputPointer + <usize>length, 0x20, PADDING);
   failureCode = 0;
   failureOffset = -1;
@@ -284,8 +286,7 @@ export function index(length: i32): i32 {
     const problems = control & within;
     if (problems != 0) {
       const offset = block + <i32>ctz(problems);
-      if (offset < length)
-        fail(CONTROL_CHARACTER, offset, <i32>load<u8>(inputPointer + <usize>offset));
+      fail(CONTROL_CHARACTER, offset, <i32>load<u8>(inputPointer + <usize>offset));
     }
     const outside = ~(within | quotes);
     const scalar = outside & ~space & ~operator;
@@ -294,7 +295,6 @@ export function index(length: i32): i32 {
     const openQuotes = quotes & within;
     let structurals = (operator & outside) | openQuotes | scalarStart;
     if (openQuotes != 0) lastOpenQuote = block + 63 - <i32>clz(openQuotes);
-    if (length - block < 64) structurals &= ~(<u64>0) >> <u64>(64 - (length - block));
     while (structurals != 0) {
       store<u32>(out, block + <i32>ctz(structurals));
       out += 4;
