@@ -1,4 +1,3 @@
-import type { Explicitness } from '#shared/policy/explicitness.ts';
 import type { ImageSite, ObjectFacts, OwnerRef } from '#shared/workload/extract.ts';
 import type { WorkloadRef } from './model.ts';
 import type { NodeInfo, RunningDigests } from './replica-skew.ts';
@@ -175,7 +174,7 @@ export function mergeWaiting(
 }
 
 /** The entry for `key`, created first when missing. */
-export function entry<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+function entry<K, V>(map: Map<K, V>, key: K, create: () => V): V {
   let value = map.get(key);
   if (value === undefined) {
     value = create();
@@ -228,12 +227,6 @@ export class WorkloadAggregation {
     pods: 0,
   };
 
-  /**
-   * Explicitness judgements by value. Sites that share one share its object, which is sent to the
-   * main thread once per fold rather than once per site (see fold-codec.ts).
-   */
-  private readonly judgements = new Map<string, Explicitness>();
-
   private aggregate(kind: string, namespace: string, name: string): Aggregate {
     return entry(this.data.aggregates, aggregateKey(kind, namespace, name), () =>
       emptyAggregate(kind, namespace, name),
@@ -252,7 +245,7 @@ export class WorkloadAggregation {
       aggregate.seen = true;
       aggregate.owner = facts.owner;
       addConstraint(aggregate.constraints, facts.nodeGroupConstraint);
-      for (const site of facts.sites) mergeSite(aggregate.sites, this.shared(site), true);
+      for (const site of facts.sites) mergeSite(aggregate.sites, site, true);
       return;
     }
     this.data.pods++;
@@ -267,8 +260,7 @@ export class WorkloadAggregation {
     const node = facts.nodeName ?? '';
     if (facts.nodeName !== undefined) increment(aggregate.nodes, node, 1);
     addConstraint(aggregate.constraints, facts.nodeGroupConstraint);
-    for (const site of facts.sites)
-      mergeSite(aggregate.sites, this.shared(site), owner === undefined);
+    for (const site of facts.sites) mergeSite(aggregate.sites, site, owner === undefined);
     for (const running of facts.running) {
       const key = runningKey(running.kind, running.name, running.image);
       const byId = entry(aggregate.running, key, () => new Map<string, Map<string, number>>());
@@ -281,19 +273,6 @@ export class WorkloadAggregation {
     for (const waiting of facts.waiting) {
       mergeWaiting(aggregate.waiting, { ...waiting, pods: 1, nodes: new Set() }, facts.nodeName);
     }
-  }
-
-  /** The site with its explicitness judgement replaced by an equal one already in this fold. */
-  private shared(site: ImageSite): ImageSite {
-    const judged = site.explicitness;
-    if (judged === undefined) return site;
-    const key = `${judged.state}${KEY_SEPARATOR}${judged.confidence}${KEY_SEPARATOR}${judged.evidence}`;
-    const known = this.judgements.get(key);
-    if (known === undefined) {
-      this.judgements.set(key, judged);
-      return site;
-    }
-    return known === judged ? site : { ...site, explicitness: known };
   }
 
   /**

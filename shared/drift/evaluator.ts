@@ -46,6 +46,14 @@ export interface EvaluationOptions {
   served?: ServedLookup;
 }
 
+/** A top owner with everything folded into it from below: what the rules are evaluated on. */
+type Workload = Pick<
+  Aggregate,
+  'ref' | 'sites' | 'running' | 'waiting' | 'nodes' | 'constraints'
+> & {
+  inferred: Set<string> | undefined;
+};
+
 /** Where an aggregate's workload is reported, and how its top owner was found when it was inferred. */
 interface TopOwner {
   key: string;
@@ -160,8 +168,6 @@ export class DriftEvaluator {
     this.assertOpen();
     this.finished = true;
     // Fold every aggregate into its top owner.
-    /** A top owner with everything folded into it from below. */
-    type Workload = Aggregate & { inferred: Set<string> | undefined };
     const { aggregates, nodes } = this.aggregation.data;
     const workloads = new Map<string, Workload>();
     for (const [key, aggregate] of aggregates) {
@@ -174,30 +180,26 @@ export class DriftEvaluator {
       const top = this.topOwner(aggregate, key);
       const isTop = key === top.key;
       let workload = workloads.get(top.key);
+      const first = workload === undefined;
       if (workload === undefined) {
-        // The first aggregate of a workload hands it its counts: no one reads them after this.
-        // Its sites too when it is the top owner; otherwise they are not the workload's own.
+        // The first aggregate of a workload hands it its counts (no one reads them after this), and
+        // its sites when it is the top owner: otherwise they are not the workload's own.
         workload = {
           ref: top.ref,
-          seen: false,
-          owner: undefined,
           sites: isTop ? aggregate.sites : new Map(),
           running: aggregate.running,
           waiting: aggregate.waiting,
-          pods: 0,
           nodes: aggregate.nodes,
           constraints: aggregate.constraints,
-          podTemplateHash: undefined,
           inferred: undefined,
         };
-        if (!isTop) {
-          for (const [siteKey, merged] of aggregate.sites)
-            mergeSite(workload.sites, merged.site, false, siteKey);
-        }
         workloads.set(top.key, workload);
-      } else {
+      }
+      if (workload.sites !== aggregate.sites) {
         for (const [siteKey, merged] of aggregate.sites)
           mergeSite(workload.sites, merged.site, merged.own && isTop, siteKey);
+      }
+      if (!first) {
         for (const [runningKey, digests] of aggregate.running)
           mergeRunning(workload.running, runningKey, digests);
         for (const group of aggregate.waiting.values()) mergeWaiting(workload.waiting, group);

@@ -17,8 +17,9 @@ import type { SourceLocation, WorkloadRef } from './model.ts';
 // occurs, and the main thread then allocates every copy and keeps it until the report is written; a
 // cluster dump's fold repeats kinds, namespaces, images and node names thousands of times. Here each
 // distinct string crosses once per region, the numbers cross in a transferred buffer, and the main
-// thread keeps one copy of a string per region instead of one per occurrence. Objects that sites share
-// (judgements, and locations, which the main thread moves once per region) stay shared.
+// thread keeps one copy of a string per region instead of one per occurrence. Sites judged alike share
+// one judgement on the other side, and locations that sites share stay shared (the main thread moves
+// each once per region).
 
 /** Aggregates as numbers (string ids from 1, 0 for undefined; NaN for an absent number) and strings. */
 export interface PackedAggregates {
@@ -59,8 +60,8 @@ class Writer {
   length = 0;
   readonly strings: string[] = [];
   private readonly ids = new Map<string, number>();
-  /** Judgements already written, by object: a fold shares one object per judgement. */
-  private readonly judgements = new Map<Explicitness, number>();
+  /** Judgements already written, by value: sites judged alike get one object on the other side. */
+  private readonly judgements = new Map<string, number>();
   /** Locations already written, by object: a merged site shares its location with a shaper. */
   private readonly locations = new Map<SourceLocation, number>();
 
@@ -116,21 +117,26 @@ class Writer {
   }
 
   /**
-   * An object sites may share: one written before as its index (from 1), a new one as the next index
-   * followed by its fields, which `write` writes.
+   * An object sites may share, known by `key`: one written before as its index (from 1), a new one
+   * as the next index followed by its fields, which `write` writes.
    */
-  private shared<T>(seen: Map<T, number>, value: T | undefined, write: (value: T) => void): void {
-    if (value === undefined) {
+  private shared<T, K>(
+    seen: Map<K, number>,
+    value: T | undefined,
+    key: K | undefined,
+    write: (value: T) => void,
+  ): void {
+    if (value === undefined || key === undefined) {
       this.number(0);
       return;
     }
-    const known = seen.get(value);
+    const known = seen.get(key);
     if (known !== undefined) {
       this.number(known);
       return;
     }
     const index = seen.size + 1;
-    seen.set(value, index);
+    seen.set(key, index);
     this.number(index);
     write(value);
   }
@@ -140,8 +146,14 @@ class Writer {
     this.text(site.name);
     this.text(site.image);
     this.text(site.policy);
-    this.shared(this.judgements, site.explicitness, this.judgement);
-    this.shared(this.locations, site.location, this.location);
+    const judged = site.explicitness;
+    this.shared(
+      this.judgements,
+      judged,
+      judged && `${judged.state}\u0000${judged.confidence}\u0000${judged.evidence}`,
+      this.judgement,
+    );
+    this.shared(this.locations, site.location, site.location, this.location);
   }
 
   private readonly judgement = (judged: Explicitness): void => {

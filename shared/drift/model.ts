@@ -103,7 +103,8 @@ export function compareSeverity(a: Severity, b: Severity): number {
   return SEVERITY_RANK[a] - SEVERITY_RANK[b];
 }
 
-function compareText(a: string, b: string): number {
+/** Strings by their UTF-16 code units: the same order on every machine, unlike localeCompare. */
+export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

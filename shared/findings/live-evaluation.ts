@@ -4,7 +4,7 @@ import type { DriftReport } from '#shared/drift/model.ts';
 import {
   effectiveTag,
   type ImageReference,
-  tryParseImageReference,
+  tryParseImageReferenceCached,
 } from '#shared/image/reference.ts';
 import { defaultPullPolicy } from '#shared/policy/pull-policy.ts';
 import {
@@ -27,15 +27,10 @@ export function tagKey(
     : undefined;
 }
 
-const references = new Map<string, ImageReference | undefined>();
-
+/** The parsed image, or undefined when it is not a valid reference; repeats come from memory. */
 export function parsedImage(image: string): ImageReference | undefined {
-  if (!references.has(image)) {
-    const parsed = tryParseImageReference(image);
-    if (references.size > 50_000) references.clear();
-    references.set(image, parsed instanceof Error ? undefined : parsed);
-  }
-  return references.get(image);
+  const parsed = tryParseImageReferenceCached(image);
+  return parsed instanceof Error ? undefined : parsed;
 }
 
 /** Tags worth asking the registry about: pods report a digest for them and do not re-resolve on start. */

@@ -1,6 +1,7 @@
 import {
   compareFindings,
   compareSeverity,
+  compareText,
   compareWorkloads,
   type DriftReport,
   type Finding,
@@ -21,10 +22,6 @@ import { plural } from '#shared/text/plural.ts';
  * imported from the input readers so the formatters do not load the parsers.
  */
 export const STDIN_FILE = '-';
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 function compareOptionalNumber(a: number | undefined, b: number | undefined): number {
   return (a ?? 0) - (b ?? 0);

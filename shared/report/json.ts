@@ -136,7 +136,7 @@ export function* formatJsonChunks(report: DriftReport): Generator<string> {
     let separator = '[';
     for (const batch of field.list.batches()) {
       const text = batchJson(batch);
-      if (pendingLength + text.length > CHUNK_CHARACTERS && pendingLength > 0) {
+      if (pendingLength + text.length > CHUNK_CHARACTERS) {
         yield pending.join('');
         pending = [];
         pendingLength = 0;

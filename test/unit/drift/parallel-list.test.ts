@@ -440,7 +440,6 @@ describe('ParallelListReader', () => {
             `${Array.from({ length: count }, (_, i) => JSON.stringify(pod(i))).join(',')}]`,
           ),
         ),
-        file: 'dump.json',
         document: 0,
         pathPrefix: 'items',
         listItemKind: undefined,
