@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
+import { lockHolderGone, writeFileAtomically } from '#shared/runtime/files.ts';
 
 // The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
 // temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
@@ -172,10 +172,8 @@ export class FileTokenCache {
       readFile(lock, 'utf8').catch(() => undefined),
     ]);
     if (held === undefined) return false;
-    if (Date.now() - held.mtimeMs > staleMs) return true;
-    const pid = Number(content?.split(' ')[0]);
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    return !isProcessAlive(pid);
+    const ageMs = Date.now() - held.mtimeMs;
+    return ageMs > staleMs || lockHolderGone(content, ageMs);
   }
 
   /** For tests and `doctor`: where a key's token lives. */

@@ -1,7 +1,12 @@
 import { unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
+import {
+  isProcessAlive,
+  lockHolder,
+  lockHolderGone,
+  writeFileAtomically,
+} from '#shared/runtime/files.ts';
 import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
 
 // What the agent remembers across restarts: the images it added (so it releases only those), their
@@ -91,10 +96,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** Another agent process reconciles with the same state file. */
 export class AgentBusyError extends Error {
   override readonly name = 'AgentBusyError';
-  readonly pid: number;
+  /** Undefined while the other agent is still writing its lock. */
+  readonly pid: number | undefined;
 
-  constructor(pid: number) {
-    super(`another pullwarden-node agent (pid ${pid}) is reconciling this node`);
+  constructor(pid: number | undefined) {
+    super(
+      `another pullwarden-node agent${pid === undefined ? '' : ` (pid ${pid})`} is reconciling this node`,
+    );
     this.pid = pid;
   }
 }
@@ -129,8 +137,14 @@ export async function lockAgentState(
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      const [content, held] = await Promise.all([
+        readFile(path, 'utf8').catch(() => undefined),
+        stat(path).catch(() => undefined),
+      ]);
+      const pid = lockHolder(content);
+      const ageMs = held === undefined ? 0 : Date.now() - held.mtimeMs;
+      // A lock this process's pid names is left from a process that had it before.
+      if (pid !== process.pid && !lockHolderGone(content, ageMs, alive)) {
         throw new AgentBusyError(pid);
       }
       await unlink(path).catch(() => undefined);

@@ -43,3 +43,25 @@ export function isProcessAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
+
+/** How long a lock file may name no holder before its writer counts as gone. */
+const UNNAMED_LOCK_GRACE_MS = 10_000;
+
+/**
+ * Whether the holder of a lock file is gone, from the file's content (the holder's pid first) and
+ * age. A lock that names no process yet is being written, unless it is older than a writer needs.
+ */
+export function lockHolderGone(
+  content: string | undefined,
+  ageMs: number,
+  alive: (pid: number) => boolean = isProcessAlive,
+): boolean {
+  const pid = lockHolder(content);
+  return pid === undefined ? ageMs > UNNAMED_LOCK_GRACE_MS : !alive(pid);
+}
+
+/** The pid a lock file names: its first word, when that is a process id. */
+export function lockHolder(content: string | undefined): number | undefined {
+  const pid = Number(content?.trim().split(/\s+/)[0]);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}

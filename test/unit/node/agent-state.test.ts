@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import {
   AGENT_STATE_SCHEMA,
+  AgentBusyError,
   type AgentState,
   emptyAgentState,
   FileAgentState,
+  lockAgentState,
 } from '#shared/node/agent-state.ts';
 
 // The agent's memory across restarts: absent or unreadable means starting afresh, never crashing; a
@@ -148,5 +150,48 @@ describe('FileAgentState', () => {
     assert.deepEqual(await readdir(directory), ['agent-state.json']);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
     assert.deepEqual(JSON.parse(await readFile(path, 'utf8')), STATE);
+  });
+});
+
+describe('lockAgentState', () => {
+  const OTHER = 4242;
+  const stateFile = () => join(directory, 'agent-state.json');
+  /** A lock left by another process, written `ageSeconds` ago. */
+  async function lockBy(content: string, ageSeconds = 0): Promise<void> {
+    const path = `${stateFile()}.lock`;
+    await writeFile(path, content);
+    const then = new Date(Date.now() - ageSeconds * 1000);
+    await utimes(path, then, then);
+  }
+  const busy = (pid: number | undefined) => (error: unknown) =>
+    error instanceof AgentBusyError && error.pid === pid;
+
+  test('takes a free lock, naming this process, and gives it back', async () => {
+    const release = await lockAgentState(stateFile());
+    assert.equal(await readFile(`${stateFile()}.lock`, 'utf8'), `${process.pid}\n`);
+    await release();
+    assert.deepEqual(await readdir(directory), []);
+  });
+
+  test('a lock whose process runs is busy; one whose process is gone is taken over', async () => {
+    await lockBy(`${OTHER}\n`);
+    await assert.rejects(
+      lockAgentState(stateFile(), () => true),
+      busy(OTHER),
+    );
+    const release = await lockAgentState(stateFile(), (pid) => pid !== OTHER);
+    assert.equal(await readFile(`${stateFile()}.lock`, 'utf8'), `${process.pid}\n`);
+    await release();
+  });
+
+  test('a lock that names no process yet is being written; left so for long, its writer is gone', async () => {
+    await lockBy('');
+    await assert.rejects(
+      lockAgentState(stateFile(), () => true),
+      busy(undefined),
+    );
+    await lockBy('', 60);
+    const release = await lockAgentState(stateFile(), () => true);
+    await release();
   });
 });

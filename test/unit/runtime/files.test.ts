@@ -4,7 +4,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isProcessAlive, writeFileAtomically } from '#shared/runtime/files.ts';
+import {
+  isProcessAlive,
+  lockHolder,
+  lockHolderGone,
+  writeFileAtomically,
+} from '#shared/runtime/files.ts';
 
 let directory: string;
 before(async () => {
@@ -53,8 +58,52 @@ describe('isProcessAlive', () => {
       assert.equal(isProcessAlive(pid), false, String(pid));
   });
 
-  test("a process of another user counts as alive: only 'no such process' says it is gone", () => {
-    // pid 1 exists on every Linux system; as root the check succeeds, as anyone else it is EPERM.
-    assert.equal(isProcessAlive(1), true);
+  test("a process of another user counts as alive: only 'no such process' says it is gone", (t) => {
+    const refuse = (code: string) =>
+      t.mock.method(process, 'kill', () => {
+        throw Object.assign(new Error(code), { code });
+      });
+    refuse('EPERM');
+    assert.equal(isProcessAlive(4242), true);
+    t.mock.restoreAll();
+    refuse('ESRCH');
+    assert.equal(isProcessAlive(4242), false);
+  });
+});
+
+describe('lock holders', () => {
+  test('the pid a lock names is its first word', () => {
+    for (const [content, pid] of [
+      ['4242\n', 4242],
+      ['4242 9f3a\n', 4242],
+      ['  77  ', 77],
+      ['', undefined],
+      [undefined, undefined],
+      ['0', undefined],
+      ['-3', undefined],
+      ['abc 4242', undefined],
+      ['1.5', undefined],
+    ] as const) {
+      assert.equal(lockHolder(content), pid, JSON.stringify(content));
+    }
+  });
+
+  test('a named holder is gone when its process is; an unnamed one once the lock is old', () => {
+    assert.equal(
+      lockHolderGone('4242\n', 0, () => true),
+      false,
+    );
+    assert.equal(
+      lockHolderGone('4242\n', 0, () => false),
+      true,
+    );
+    assert.equal(
+      lockHolderGone('', 1_000, () => true),
+      false,
+    );
+    assert.equal(
+      lockHolderGone('', 60_000, () => true),
+      true,
+    );
   });
 });
