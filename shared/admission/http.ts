@@ -8,7 +8,7 @@ import {
 } from '#shared/http/errors.ts';
 import { decodeBody, type HttpRequest, header, mediaType } from '#shared/http/request.ts';
 import { verifyBearerToken } from '#shared/intake/verify.ts';
-import type { StructuredLog } from '#shared/runtime/log.ts';
+import { describeError, type StructuredLog } from '#shared/runtime/log.ts';
 import { answerBudgetMs, type Clock, DeadlineExceededError, withinDeadline } from './deadline.ts';
 import { type AdmissionDecision, decideReview } from './decide.ts';
 import {
@@ -62,10 +62,6 @@ async function authorize(
     secrets,
     'admission.token',
   );
-}
-
-function describeError(error: unknown): { name: string; message: string } | string {
-  return error instanceof Error ? { name: error.name, message: error.message } : String(error);
 }
 
 /** The answer when the checks could not run: nothing about the cause beyond its kind. */

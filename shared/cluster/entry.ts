@@ -14,7 +14,7 @@ import {
 } from '#shared/http/errors.ts';
 import { decodeBody, type HttpRequest, header, mediaType } from '#shared/http/request.ts';
 import { verifyBearerToken } from '#shared/intake/verify.ts';
-import type { StructuredLog } from '#shared/runtime/log.ts';
+import { describeError, type StructuredLog } from '#shared/runtime/log.ts';
 import {
   type ClusterEvent,
   ClusterEventError,
@@ -105,8 +105,7 @@ export async function handleClusterEventsRequest(
       deps.log.warn('cluster events refused', { status: error.statusCode, reason: error.message });
     } else {
       deps.log.error('cluster events failed', {
-        error:
-          error instanceof Error ? { name: error.name, message: error.message } : String(error),
+        error: describeError(error),
       });
     }
     return errorResponse(error);

@@ -7,7 +7,7 @@ import {
   type ResolvedDigest,
 } from '#shared/registry/digest-resolver.ts';
 import { isImageManifestMediaType } from '#shared/registry/manifest.ts';
-import type { StructuredLog } from '#shared/runtime/log.ts';
+import { describeError, type StructuredLog } from '#shared/runtime/log.ts';
 import { evaluateLive, parsedImage, tagKey } from './live-evaluation.ts';
 import { findingId } from './model.ts';
 import type { FindingsStore } from './store.ts';
@@ -48,8 +48,7 @@ export function tagWatch(deps: TagWatchDependencies): TagWatch & {
         // The next sweep judges these workloads again.
         deps.log.error('pushed tag not evaluated', {
           tag,
-          error:
-            error instanceof Error ? { name: error.name, message: error.message } : String(error),
+          error: describeError(error),
         });
       }
     },

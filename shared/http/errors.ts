@@ -1,3 +1,5 @@
+import { describeError } from '#shared/runtime/log.ts';
+
 // Request errors that map to a 4xx response. Everything else becomes a 500 without details.
 
 export class HttpError extends Error {
@@ -87,7 +89,7 @@ export function failedRequestResponse(
 ): HttpResponse {
   if (!(error instanceof HttpError)) {
     logger.error(`${what} failed`, {
-      error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+      error: describeError(error),
     });
   }
   return errorResponse(error);

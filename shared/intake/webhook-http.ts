@@ -9,7 +9,7 @@ import {
   UnsupportedMediaTypeError,
 } from '#shared/http/errors.ts';
 import { decodeBody, type HttpRequest, lowerCaseHeaders, mediaType } from '#shared/http/request.ts';
-import type { StructuredLog } from '#shared/runtime/log.ts';
+import { describeError, type StructuredLog } from '#shared/runtime/log.ts';
 import { WEBHOOK_SOURCES, type WebhookSource } from './model.ts';
 import { type IntakeDependencies, type IntakeSummary, processEvents } from './pipeline.ts';
 import { SOURCE_ADAPTERS } from './sources/index.ts';
@@ -86,8 +86,7 @@ export async function handleWebhook(
     } else {
       deps.logger.error('webhook failed', {
         source,
-        error:
-          error instanceof Error ? { name: error.name, message: error.message } : String(error),
+        error: describeError(error),
       });
     }
     return errorResponse(error);

@@ -101,17 +101,15 @@ export async function imageFootprint(request: FootprintRequest): Promise<ImageFo
     timeoutMs: request.timeoutMs,
   });
   // A manifest fetched by tag is checked against its digest, so it serves as the first level too.
-  let fetched: Awaited<ReturnType<RegistrySession['getManifest']>> | undefined;
+  let served: Awaited<ReturnType<RegistrySession['getManifest']>>;
   let digest: string;
   if ('tag' in request.reference) {
     const tag = request.reference.tag;
-    fetched = await session.getManifest(
-      encodeURIComponent(tag),
-      `${registry}/${repository}:${tag}`,
-    );
-    digest = fetched.digest;
+    served = await session.getManifest(encodeURIComponent(tag), `${registry}/${repository}:${tag}`);
+    digest = served.digest;
   } else {
     digest = request.reference.digest;
+    served = await session.getManifest(digest, `${registry}/${repository}@${digest}`, digest);
   }
   const image = `${registry}/${repository}@${digest}`;
 
@@ -119,8 +117,6 @@ export async function imageFootprint(request: FootprintRequest): Promise<ImageFo
   let subject = image;
   let platform: Platform | undefined;
   for (let depth = 0; ; depth += 1) {
-    const served = fetched ?? (await session.getManifest(manifestDigest, subject, manifestDigest));
-    fetched = undefined;
     const parsed = readingManifest(subject, () => parseManifest(served.bytes, served.mediaType));
     if (parsed.manifests === undefined) {
       if (parsed.mediaType !== undefined && !isImageManifestMediaType(parsed.mediaType)) {
@@ -146,6 +142,7 @@ export async function imageFootprint(request: FootprintRequest): Promise<ImageFo
     manifestDigest = child.digest;
     platform = child.platform;
     subject = `${registry}/${repository}@${child.digest} (${formatPlatform(platform)} of ${image})`;
+    served = await session.getManifest(manifestDigest, subject, manifestDigest);
   }
 }
 

@@ -6,3 +6,8 @@ export interface StructuredLog {
   warn(message: string, ...extra: Record<string, unknown>[]): void;
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
+
+/** An error as a log field: its name and message (never its stack or other properties). */
+export function describeError(error: unknown): { name: string; message: string } | string {
+  return error instanceof Error ? { name: error.name, message: error.message } : String(error);
+}

@@ -9,9 +9,9 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { main } from '#cmd/pullwarden/main.ts';
 import { type FindingList, findingList } from '#shared/findings/http.ts';
 import type { StoredFinding } from '#shared/findings/model.ts';
+import { type FindingParts, storedFinding } from '../support/findings.ts';
 import { type CliRun, runInProcess } from '../support/in-process-cli.ts';
 import { validateSarif } from '../support/sarif-validator.ts';
-import { type FindingParts, storedFinding } from '../unit/findings/fixture.ts';
 
 // `pullwarden findings` in-process against a loopback stand-in for GET /v1/findings: what it asks for,
 // how it renders the answer, its exit codes, and its SigV4 signature.

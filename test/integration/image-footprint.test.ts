@@ -10,6 +10,7 @@ import {
   imageFootprint,
   NoPlatformManifestError,
 } from '#shared/registry/image-footprint.ts';
+import { rejection } from '../support/async.ts';
 import {
   inspectRawManifest,
   pushOciImage,
@@ -199,14 +200,8 @@ describe('the image footprint on the Distribution registry', () => {
       username: USER,
       password: PASSWORD,
     });
-    const failure = async (lookup: Promise<unknown>) => {
-      const error = await lookup.then(
-        () => assert.fail('the footprint was read'),
-        (caught: unknown) => caught,
-      );
-      assert.ok(error instanceof DigestResolutionError, String(error));
-      return error;
-    };
+    const failure = (lookup: Promise<unknown>) =>
+      rejection(lookup, DigestResolutionError, 'the footprint was read');
 
     const wrong = await failure(
       imageFootprint(

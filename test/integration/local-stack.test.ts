@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '#cmd/pullwarden/main.ts';
 import { type LocalStack, startLocalStack } from '#shared/local/stack.ts';
+import { eventually as waitFor } from '../support/async.ts';
 import { runInProcess } from '../support/in-process-cli.ts';
 import { DIGEST_A, DIGEST_B, distributionEnvelope } from '../support/webhooks.ts';
 
@@ -82,14 +83,8 @@ const warmSet = (nodeGroup: string, token: string, etag?: string) =>
     },
   });
 
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logs.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
+  return waitFor(what, probe, { timeoutMs: 15_000, explain: () => logs.join('\n') });
 }
 
 async function digestsOf(nodeGroup: string, token: string): Promise<string[]> {

@@ -15,7 +15,7 @@ import {
 } from '#shared/findings/model.ts';
 import { matchesFilter } from '#shared/findings/report.ts';
 import type { HttpResponse } from '#shared/http/errors.ts';
-import { storedFinding as stored } from './fixture.ts';
+import { storedFinding as stored } from '../../support/findings.ts';
 
 // GET /v1/findings as the Lambda sees it, over an in-memory reader.
 

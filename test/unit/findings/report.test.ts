@@ -18,7 +18,7 @@ import { driftReportOf, matchesFilter, workloadMatches } from '#shared/findings/
 import { formatMarkdown } from '#shared/report/markdown.ts';
 import { formatSarif } from '#shared/report/sarif.ts';
 import { formatText } from '#shared/report/text.ts';
-import { storedFinding as stored } from './fixture.ts';
+import { storedFinding as stored } from '../../support/findings.ts';
 
 // Which stored findings a filter lets through, and how they become a drift report for the formatters.
 
