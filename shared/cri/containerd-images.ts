@@ -104,9 +104,13 @@ export class ContainerdImages {
 
   /** Every record of the image `reference` names (by name, or sharing its target manifest). */
   async #records(reference: string): Promise<WireImage[]> {
-    const named = (await this.#list([filter('name', reference)])).find(
-      (image) => image.name === reference,
-    );
+    // A reference by digest names its target: one call finds the record and those sharing it.
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(reference)?.[1];
+    const found = await this.#list([
+      filter('name', reference),
+      ...(pinned === undefined ? [] : [filter('target.digest', pinned)]),
+    ]);
+    const named = found.find((image) => image.name === reference);
     if (named === undefined) {
       throw new RuntimeCallError(
         'Images.List',
@@ -116,7 +120,7 @@ export class ContainerdImages {
     }
     const target = named.target?.digest;
     if (target === undefined) return [named];
-    const sharing = await this.#list([filter('target.digest', target)]);
+    const sharing = target === pinned ? found : await this.#list([filter('target.digest', target)]);
     return [
       named,
       ...sharing.filter((image) => image.name !== reference && image.target?.digest === target),

@@ -208,12 +208,19 @@ describe('ContainerdImages asks containerd for the records it needs, not every i
       };
     });
 
-  test('pinning reads the named record, then the records sharing its target', async () => {
+  test('pinning by digest reads the records in one call; by tag, the named record then those sharing it', async () => {
     containerd.images = [...others(), ...records([API, API_TAG, DIGEST_API], DIGEST_API)];
     const result = await pins('agent').pin(API);
     assert.deepEqual(result.changed.sort(), [API, API_TAG, DIGEST_API].sort());
     assert.deepEqual(containerd.filters, [
-      [`name==${JSON.stringify(API)}`],
+      [`name==${JSON.stringify(API)}`, `target.digest==${JSON.stringify(DIGEST_API)}`],
+    ]);
+    assert.deepEqual(containerd.answered, [3]);
+    containerd.filters.length = 0;
+    containerd.answered.length = 0;
+    assert.equal(await pins('agent').isPinned(API_TAG), true);
+    assert.deepEqual(containerd.filters, [
+      [`name==${JSON.stringify(API_TAG)}`],
       [`target.digest==${JSON.stringify(DIGEST_API)}`],
     ]);
     assert.deepEqual(containerd.answered, [1, 3]);
