@@ -57,6 +57,8 @@ const COLON: v128 = i8x16.splat(0x3a);
 const LOW_NIBBLE: v128 = i8x16.splat(0x0f);
 // Whitespace by low nibble: only 0x20, 0x09, 0x0a and 0x0d equal their own entry.
 const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0x0d, 0, 0);
+// Operators by low nibble, with `[`/`]` folded onto `{`/`}` (bit 5 set).
+const OPERATORS: v128 = i8x16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x3a, 0x7b, 0x2c, 0x7d, 0, 0);
 
 const PADDING = 64;
 
@@ -129,7 +131,7 @@ export function layout(length: i32): bool {
   const inputStart = (kinds + MAX_DEPTH + 2 + 15) & ~(<usize>15);
   // Every byte can be a structural (`[1,1,1]`), plus the end marker.
   const offsetsStart = (inputStart + <usize>length + PADDING + 15) & ~(<usize>15);
-  const matchesStart = offsetsStart + ((<usize>length + 2) << 2);
+  const matchesStart = offsetsStart + ((<usize>length + 8) << 2);
   // One count per block, and one after the last block.
   const newlineCountsStart = matchesStart + ((<usize>length + 2) << 2);
   const blockFlagsStart = newlineCountsStart + (((<usize>length >> 6) + 2) << 2);
@@ -224,39 +226,47 @@ export function index(length: i32): i32 {
   for (let block: i32 = 0; block < length; block += 64) {
     const at = inputPointer + <usize>block;
     let quote: u64 = 0;
-    let backslash: u64 = 0;
-    let control: u64 = 0;
     let space: u64 = 0;
     let operator: u64 = 0;
     let newline: u64 = 0;
-    let nonAscii: u64 = 0;
+    // Backslashes, control characters other than newlines, and non-ASCII bytes are rare: they are
+    // only gathered here, and their bits computed when a block holds any.
+    let rare: v128 = i8x16.splat(0);
+    let high: v128 = i8x16.splat(0);
     for (let lane = 0; lane < 4; lane++) {
       const bytes = v128.load(at + (<usize>lane << 4));
       const shift = <u64>(lane << 4);
+      const nibble = v128.and(bytes, LOW_NIBBLE);
+      const isNewline = i8x16.eq(bytes, NEWLINE);
       quote |= (<u64>i8x16.bitmask(i8x16.eq(bytes, QUOTE))) << shift;
-      backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
-      control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
-      newline |= (<u64>i8x16.bitmask(i8x16.eq(bytes, NEWLINE))) << shift;
-      // The bitmask is each byte's top bit: set for every byte of a multi-byte UTF-8 sequence.
-      nonAscii |= (<u64>i8x16.bitmask(bytes)) << shift;
-      space |=
-        (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, v128.and(bytes, LOW_NIBBLE)), bytes))) <<
-        shift;
-      // `[`/`{` and `]`/`}` differ only in bit 5.
-      const folded = v128.or(bytes, SPACE);
+      newline |= (<u64>i8x16.bitmask(isNewline)) << shift;
+      space |= (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, nibble), bytes))) << shift;
+      // Matches the six operators and also 0x0c and 0x1a. Those are control characters: inside a
+      // string stage 1 rejects them, and outside one stage 2 rejects them at their offset whatever
+      // they are classed as.
       operator |=
-        (<u64>(
-          i8x16.bitmask(
-            v128.or(
-              v128.or(i8x16.eq(folded, OPEN_BRACE), i8x16.eq(folded, CLOSE_BRACE)),
-              v128.or(i8x16.eq(bytes, COMMA), i8x16.eq(bytes, COLON)),
-            ),
-          )
-        )) << shift;
+        (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(OPERATORS, nibble), v128.or(bytes, SPACE)))) <<
+        shift;
+      rare = v128.or(
+        rare,
+        v128.or(i8x16.eq(bytes, BACKSLASH), v128.andnot(i8x16.lt_u(bytes, SPACE), isNewline)),
+      );
+      high = v128.or(high, bytes);
+    }
+    let backslash: u64 = 0;
+    let control: u64 = newline;
+    if (v128.any_true(rare)) {
+      control = 0;
+      for (let lane = 0; lane < 4; lane++) {
+        const bytes = v128.load(at + (<usize>lane << 4));
+        const shift = <u64>(lane << 4);
+        backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
+        control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
+      }
     }
     store<u8>(
       blockFlagsPointer + (<usize>block >> 6),
-      (backslash != 0 ? BLOCK_BACKSLASH : 0) | (nonAscii != 0 ? BLOCK_NON_ASCII : 0),
+      (backslash != 0 ? BLOCK_BACKSLASH : 0) | (i8x16.bitmask(high) != 0 ? BLOCK_NON_ASCII : 0),
     );
     store<u32>(newlineCountsPointer + ((<usize>block >> 6) << 2), newlinesBefore);
     // The padding after the input is spaces, so a partial last block counts only input bytes.
@@ -295,11 +305,21 @@ export function index(length: i32): i32 {
     const openQuotes = quotes & within;
     let structurals = (operator & outside) | openQuotes | scalarStart;
     if (openQuotes != 0) lastOpenQuote = block + 63 - <i32>clz(openQuotes);
+    // Written four at a time past the count (the offsets have room): fewer unpredictable branches.
+    const count = <usize>popcnt(structurals);
+    let write = out;
     while (structurals != 0) {
-      store<u32>(out, block + <i32>ctz(structurals));
-      out += 4;
+      store<u32>(write, block + <i32>ctz(structurals));
       structurals &= structurals - 1;
+      store<u32>(write, block + <i32>ctz(structurals), 4);
+      structurals &= structurals - 1;
+      store<u32>(write, block + <i32>ctz(structurals), 8);
+      structurals &= structurals - 1;
+      store<u32>(write, block + <i32>ctz(structurals), 12);
+      structurals &= structurals - 1;
+      write += 16;
     }
+    out += count << 2;
   }
   if (inString != 0) openString = lastOpenQuote;
   store<u32>(newlineCountsPointer + (((<usize>length + 63) >> 6) << 2), newlinesBefore);

@@ -133,6 +133,12 @@ describe('JsonListIndexer', () => {
       '{"a": \\"x"}]',
       '{"a": @}]',
       '{"a": "\u0001"}]',
+      // Form feed and 0x1a share a low nibble with `,` and `:`: they are neither operators nor blanks.
+      '{"a": 1\u000c}]',
+      '{"a":\u001a1}]',
+      '{"a": "x\u000cy"}]',
+      '{"a": "x\u001a"}]',
+      '{"a": 1}\u000c]',
       `{"deep": ${'['.repeat(1001)}${']'.repeat(1001)}}]`,
       '{"a": 1}',
       '{"a": "open',
@@ -340,7 +346,7 @@ describe('JsonListIndexer', () => {
       fc.property(
         fc.array(fc.jsonValue({ maxDepth: 3 }), { minLength: 1, maxLength: 4 }),
         fc.nat(),
-        fc.constantFrom(...'"\\{}[]:,\n\t\u0001 x0-.eEtfnu'.split('')),
+        fc.constantFrom(...'"\\{}[]:,\n\r\t\u0001\u000c\u001a\u00e9 x0-.eEtfnu'.split('')),
         fc.constantFrom('insert', 'replace', 'delete'),
         fc.boolean(),
         (items, where, byte, edit, final) => {
