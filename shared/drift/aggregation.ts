@@ -299,8 +299,9 @@ export class WorkloadAggregation {
       aggregate.podTemplateHash ??= partial.podTemplateHash;
       mergeCounts(aggregate.nodes, partial.nodes);
       mergeConstraints(aggregate.constraints, partial.constraints);
-      for (const fold of partial.sites.values()) {
-        for (const { site, own } of shapersOf(fold)) mergeSite(aggregate.sites, site, own);
+      // A fold's shapers share its key.
+      for (const [siteKey, fold] of partial.sites) {
+        for (const { site, own } of shapersOf(fold)) mergeSite(aggregate.sites, site, own, siteKey);
       }
       for (const [runningKey, digests] of partial.running) {
         mergeRunning(aggregate.running, runningKey, digests);
