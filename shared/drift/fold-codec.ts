@@ -21,17 +21,10 @@ import type { SourceLocation, WorkloadRef } from './model.ts';
 // one judgement on the other side, and locations that sites share stay shared (the main thread moves
 // each once per region).
 
-/**
- * Aggregates as numbers (string ids from 1, 0 for undefined; NaN for an absent number) and strings. The
- * strings cross as one text and where each ends in it: a message's strings cost a copy each to post and
- * an allocation each to receive, one text costs one of each, and the receiver cuts out the strings it
- * reads.
- */
+/** Aggregates as numbers (string ids from 1, 0 for undefined; NaN for an absent number) and strings. */
 export interface PackedAggregates {
   readonly words: Float64Array;
-  readonly text: string;
-  /** The offset in `text` just after each string, in id order. */
-  readonly ends: Uint32Array;
+  readonly strings: string[];
 }
 
 // The fields of these types that the code below writes; a field added to one of them fails to compile
@@ -233,13 +226,7 @@ export function packAggregates(aggregates: ReadonlyMap<string, Aggregate>): Pack
       out.texts(group.nodes);
     }
   }
-  const ends = new Uint32Array(out.strings.length);
-  let end = 0;
-  for (const [index, value] of out.strings.entries()) {
-    end += value.length;
-    ends[index] = end;
-  }
-  return { words: out.words.slice(0, out.length), text: out.strings.join(''), ends };
+  return { words: out.words.slice(0, out.length), strings: out.strings };
 }
 
 class Reader {
@@ -247,15 +234,11 @@ class Reader {
   private readonly judgements: Explicitness[] = [];
   private readonly locations: SourceLocation[] = [];
   private readonly words: Float64Array;
-  private readonly joined: string;
-  private readonly ends: Uint32Array;
-  /** The strings cut out of the text so far, in id order. */
-  private readonly strings: string[] = [];
+  private readonly strings: readonly string[];
 
-  constructor({ words, text, ends }: PackedAggregates) {
+  constructor(words: Float64Array, strings: readonly string[]) {
     this.words = words;
-    this.joined = text;
-    this.ends = ends;
+    this.strings = strings;
   }
 
   private malformed(what: string): never {
@@ -288,19 +271,8 @@ class Reader {
   optionalText(): string | undefined {
     const id = this.count();
     if (id === 0) return undefined;
-    const strings = this.strings;
-    if (id <= strings.length) return strings[id - 1];
-    // The writer numbers a string as it first writes it, so new ids come in order.
-    if (id !== strings.length + 1) this.malformed(`string ${id} skips ${strings.length + 1}`);
-    if (id > this.ends.length) this.malformed(`string ${id} is not in the table`);
-    const start = id === 1 ? 0 : (this.ends[id - 2] as number);
-    const end = this.ends[id - 1] as number;
-    if (end < start || end > this.joined.length)
-      this.malformed(
-        `string ${id} lies outside the text (${start} to ${end} of ${this.joined.length})`,
-      );
-    const value = this.joined.slice(start, end);
-    strings.push(value);
+    const value = this.strings[id - 1];
+    if (value === undefined) this.malformed(`string ${id} is not in the table`);
     return value;
   }
 
@@ -393,7 +365,7 @@ class Reader {
 
 /** The aggregates packAggregates packed, as new objects. */
 export function unpackAggregates(packed: PackedAggregates): Map<string, Aggregate> {
-  const read = new Reader(packed);
+  const read = new Reader(packed.words, packed.strings);
   const aggregates = new Map<string, Aggregate>();
   for (let left = read.count(); left > 0; left--) {
     const key = read.text();
@@ -465,8 +437,7 @@ export function packRegionResult(result: RegionResult): PackedRegionResult {
 
 /** What posting a packed result can hand over without a copy. */
 export function transferList(result: PackedRegionResult): ArrayBuffer[] {
-  const { words, ends } = result.aggregation.packed;
-  return [words.buffer as ArrayBuffer, ends.buffer as ArrayBuffer];
+  return [result.aggregation.packed.words.buffer as ArrayBuffer];
 }
 
 export function unpackRegionResult(result: PackedRegionResult): RegionResult {

@@ -1,10 +1,6 @@
 import fc from 'fast-check';
 import { type AggregationData, WorkloadAggregation } from '#shared/drift/aggregation.ts';
-import {
-  type PackedAggregates,
-  packAggregates,
-  unpackAggregates,
-} from '#shared/drift/fold-codec.ts';
+import { packAggregates, unpackAggregates } from '#shared/drift/fold-codec.ts';
 import type { ImageSite, ObjectFacts } from '#shared/workload/extract.ts';
 
 // Random object facts and the folds built from them, for the tests of folding, merging and sending
@@ -120,11 +116,4 @@ export function sentAcrossThreads(data: AggregationData): AggregationData {
     ...structuredClone(rest),
     aggregates: unpackAggregates(structuredClone(packAggregates(aggregates))),
   };
-}
-
-/** The strings of packed aggregates, in id order, as the receiving thread cuts them out. */
-export function packedStrings(packed: PackedAggregates): string[] {
-  return [...packed.ends].map((end, index) =>
-    packed.text.slice(index === 0 ? 0 : packed.ends[index - 1], end),
-  );
 }

@@ -9,7 +9,6 @@ import {
   numbered,
   objectFacts,
   ordered,
-  packedStrings,
   sentAcrossThreads,
 } from '../../support/folds.ts';
 
@@ -127,7 +126,7 @@ describe('WorkloadAggregation', () => {
     assert.notEqual(judgement('one'), judgement('three'));
     assert.deepEqual(judgement('three'), judged('other history'));
     const packed = packAggregates(fold.data.aggregates);
-    assert.equal(packedStrings(packed).filter((text) => text === 'no history').length, 1);
+    assert.equal(packed.strings.filter((text) => text === 'no history').length, 1);
   });
 
   test('property: merging folds of consecutive slices equals folding one by one', () => {
