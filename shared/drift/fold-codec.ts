@@ -55,8 +55,14 @@ const COVERED: [
 ] = [true, true, true, true, true, true, true, true, true];
 void COVERED;
 
+/**
+ * The words of the thread's packing in progress, kept between packs: a fresh buffer per region would be
+ * a quarter of a megabyte to allocate and zero each time. A pack hands over a copy of what it used.
+ */
+let scratch = new Float64Array(1 << 15);
+
 class Writer {
-  words = new Float64Array(1 << 15);
+  words = scratch;
   length = 0;
   readonly strings: string[] = [];
   private readonly ids = new Map<string, number>();
@@ -70,6 +76,7 @@ class Writer {
       const grown = new Float64Array(this.words.length * 2);
       grown.set(this.words);
       this.words = grown;
+      scratch = grown;
     }
     this.words[this.length++] = value ?? Number.NaN;
   }

@@ -194,6 +194,18 @@ describe('fold codec', () => {
     }
   });
 
+  test('each pack owns its words: packing another fold does not change one packed before', () => {
+    const first = new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]);
+    const second = new Map([
+      ['Deployment/other/api', emptyAggregate('Deployment', 'other', 'api')],
+    ]);
+    const packed = packAggregates(first);
+    const words = packed.words.slice();
+    packAggregates(second);
+    assert.deepEqual(packed.words, words);
+    assert.deepStrictEqual(unpackAggregates(packed), first);
+  });
+
   test('property: folds of random objects come back as they were packed', () => {
     fc.assert(
       fc.property(fc.array(objectFacts, { maxLength: 40 }), (objects) => {
