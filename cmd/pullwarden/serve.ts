@@ -9,6 +9,7 @@ import { describeSecretRef } from '#shared/config/secret-ref.ts';
 import type { LocalSecret } from '#shared/local/local-secrets.ts';
 import { sampleDistributionDelivery } from '#shared/local/sample-delivery.ts';
 import { type LocalStack, LocalStackError, startLocalStack } from '#shared/local/stack.ts';
+import { compareText } from '#shared/text/order.ts';
 import { SERVE_USAGE } from './serve-usage.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,7 +46,7 @@ async function banner(stack: LocalStack, configFile: string): Promise<string> {
   lines.push(`pullwarden local stack on ${stack.url} — ${where}`);
   lines.push(`config: ${shown(configFile)}`, '', 'Routes:');
   const width = Math.max(...stack.routes.map((route) => route.path.length));
-  for (const route of [...stack.routes].sort((a, b) => a.path.localeCompare(b.path))) {
+  for (const route of [...stack.routes].sort((a, b) => compareText(a.path, b.path))) {
     lines.push(
       `  ${route.method.padEnd(5)} ${stack.url}${route.path.padEnd(width)}  → ${route.target}`,
     );

@@ -17,6 +17,7 @@ import {
   type NodeGroupStatus,
   type NodePullFailure,
 } from '#shared/prepull/node-report.ts';
+import { compareText } from '#shared/text/order.ts';
 import { plural } from '#shared/text/plural.ts';
 import { PULLWARDEN_VERSION } from '#shared/version.ts';
 
@@ -92,7 +93,7 @@ function failureLines(images: readonly ImageStatus[]): string[] {
   }
   if (byCause.size === 0) return [];
   const lines = ['', 'Failed pulls by cause:'];
-  for (const [cause, failures] of [...byCause].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [cause, failures] of [...byCause].sort(([a], [b]) => compareText(a, b))) {
     lines.push(`  ${cause} (${plural(failures.length, 'pull')}):`);
     const rows = failures.map(({ image, failure }) => [
       `    ${oneLine(failure.node, 80)}`,

@@ -1,3 +1,5 @@
+import { compareText } from '#shared/text/order.ts';
+
 // The drift report's vocabulary: what every evaluator produces and every reporter consumes.
 
 export const SEVERITIES = ['info', 'warning', 'error'] as const;
@@ -101,11 +103,6 @@ export function severityAtLeast(severity: Severity, threshold: Severity): boolea
 
 export function compareSeverity(a: Severity, b: Severity): number {
   return SEVERITY_RANK[a] - SEVERITY_RANK[b];
-}
-
-/** Strings by their UTF-16 code units: the same order on every machine, unlike localeCompare. */
-export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Workloads by namespace, then name, then kind: how a reader scans a list of them. */

@@ -1,5 +1,6 @@
 import { tryParseImageReference } from '#shared/image/reference.ts';
 import type { StoredNodeReport, WarmSetEntry } from '#shared/state/store.ts';
+import { compareText } from '#shared/text/order.ts';
 import {
   type ImageStatus,
   NODE_GROUP_STATUS_SCHEMA,
@@ -108,7 +109,7 @@ function tagOf(image: string): string | undefined {
 }
 
 const byNode = (a: StoredNodeReport, b: StoredNodeReport) =>
-  a.report.node.localeCompare(b.report.node);
+  compareText(a.report.node, b.report.node);
 
 export function nodeGroupStatus(input: NodeGroupStatusInput): NodeGroupStatus {
   const now = input.now.getTime();
@@ -142,7 +143,7 @@ export function nodeGroupStatus(input: NodeGroupStatusInput): NodeGroupStatus {
   const wanted = new Set<string>();
   const warmSet = input.warmSet
     .map((entry) => ({ entry, image: imageOf(entry) }))
-    .sort((a, b) => a.image.localeCompare(b.image));
+    .sort((a, b) => compareText(a.image, b.image));
   for (const { entry, image } of warmSet) {
     wanted.add(image);
     images.push(
@@ -154,7 +155,7 @@ export function nodeGroupStatus(input: NodeGroupStatusInput): NodeGroupStatus {
     );
   }
   const leftOver = [...holdings].filter(([image]) => !wanted.has(image));
-  leftOver.sort(([a], [b]) => a.localeCompare(b));
+  leftOver.sort(([a], [b]) => compareText(a, b));
   for (const [image, held] of leftOver) {
     const digest = (held[0] as Holding).image.digest;
     images.push(

@@ -1,6 +1,7 @@
 import type { Config, PrePullRule } from '#shared/config/schema.ts';
 import type { ImagePushed } from '#shared/intake/model.ts';
 import { repositoryName } from '#shared/intake/model.ts';
+import { compareText } from '#shared/text/order.ts';
 import { describeTagFilter, tagFilterMatches } from './tag-filter.ts';
 
 // Which node groups should hold a pushed image, and why: configured rules (repository pattern + tag
@@ -106,7 +107,7 @@ export async function planPrepull(
     }
   }
   const targets = [...chosen.values()].sort(
-    (a, b) => b.priority - a.priority || a.nodeGroup.localeCompare(b.nodeGroup),
+    (a, b) => b.priority - a.priority || compareText(a.nodeGroup, b.nodeGroup),
   );
   return targets.length > 0
     ? { targets }

@@ -3,6 +3,7 @@ import type { Config } from '#shared/config/schema.ts';
 import { failedRequestResponse, type HttpResponse } from '#shared/http/errors.ts';
 import { type HttpRequest, header } from '#shared/http/request.ts';
 import type { StateStore, WarmSetEntry } from '#shared/state/store.ts';
+import { compareText } from '#shared/text/order.ts';
 import { authorizeNodeGroup, type NodeGroupAccess, nodeGroupOf } from './node-group-access.ts';
 
 // GET /v1/nodegroups/{nodeGroup}/warmset: the images a node group's nodes should hold, by digest, with
@@ -21,7 +22,7 @@ export function warmSetDocument(nodeGroup: string, entries: readonly WarmSetEntr
   // Each entry's name is built once, not once per comparison.
   const images = entries
     .map((entry) => ({ image: imageOf(entry), ...entry }))
-    .sort((a, b) => a.image.localeCompare(b.image));
+    .sort((a, b) => compareText(a.image, b.image));
   return { schema: WARM_SET_SCHEMA, nodeGroup, images };
 }
 

@@ -1,7 +1,6 @@
 import {
   compareFindings,
   compareSeverity,
-  compareText,
   compareWorkloads,
   type DriftReport,
   type Finding,
@@ -13,6 +12,7 @@ import {
   type WorkloadRef,
   workloadKey,
 } from '#shared/drift/model.ts';
+import { compareText } from '#shared/text/order.ts';
 import { plural } from '#shared/text/plural.ts';
 
 // Ordering, grouping and wording shared by every report format, so all of them agree.

@@ -303,6 +303,22 @@ describe('nodeGroupStatus: the document', () => {
     );
   });
 
+  test('lists nodes and images by UTF-16 code units, whatever the locale', () => {
+    const listed = nodeGroupStatus({
+      nodeGroup: 'general',
+      warmSet: WARM_SET,
+      reports: ['node_c', 'node-b', 'Node-z', 'node.a'].map((node) =>
+        received(nodeReport(node, [held(API, 'present')])),
+      ),
+      now: NOW,
+      staleAfterSeconds: STALE_AFTER_SECONDS,
+    });
+    assert.deepEqual(
+      listed.nodes.map((node) => node.node),
+      ['Node-z', 'node-b', 'node.a', 'node_c'],
+    );
+  });
+
   test('survives JSON and parses back as a status document', () => {
     const parsed = parseNodeGroupStatus(JSON.parse(JSON.stringify(status)));
     assert.ok(parsed.ok);
