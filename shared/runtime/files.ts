@@ -2,8 +2,9 @@
 
 /**
  * Writes `body` to `target` through a temporary file beside it, synced to disk before it is renamed
- * over `target`, so that a crash leaves the old content or the new one, never a mix. The file gets
- * `mode`; the temporary file is removed when anything fails.
+ * over `target`, so that a crash leaves the old content or the new one, never a mix; the directory is
+ * synced after the rename, so that the new content is still there after a crash once this returns. The
+ * file gets `mode`; the temporary file is removed when anything before the rename fails.
  */
 export async function writeFileAtomically(
   target: string,
@@ -26,6 +27,24 @@ export async function writeFileAtomically(
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  }
+  await syncDirectory(process.getBuiltinModule('node:path').dirname(target));
+}
+
+/** Errors of a platform or filesystem that cannot open or sync a directory: nothing to do there. */
+const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'ENOTSUP']);
+
+/** Syncs a directory, so that a rename inside it outlasts a crash. */
+async function syncDirectory(directory: string): Promise<void> {
+  const { open } = process.getBuiltinModule('node:fs').promises;
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(directory, 'r');
+    await handle.sync();
+  } catch (error) {
+    if (!DIRECTORY_SYNC_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    await handle?.close();
   }
 }
 

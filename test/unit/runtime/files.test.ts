@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import {
   isProcessAlive,
   lockHolder,
@@ -29,6 +30,60 @@ describe('writeFileAtomically', () => {
     await writeFileAtomically(target, 'shared\n', 0o644);
     assert.equal((await stat(target)).mode & 0o777, 0o644);
     assert.deepEqual(await readdir(directory), ['state.json']);
+  });
+
+  test('syncs the file before the rename and the directory after it', async () => {
+    const target = join(directory, 'synced.json');
+    const events: string[] = [];
+    const open = fs.open;
+    const opened = mock.method(fs, 'open', async (...args: Parameters<typeof fs.open>) => {
+      const handle = await open(...args);
+      const sync = handle.sync.bind(handle);
+      handle.sync = async () => {
+        events.push(`sync ${String(args[0])}`);
+        await sync();
+      };
+      return handle;
+    });
+    const rename = fs.rename;
+    const renamed = mock.method(fs, 'rename', async (...args: Parameters<typeof fs.rename>) => {
+      events.push('rename');
+      await rename(...args);
+    });
+    try {
+      await writeFileAtomically(target, 'durable\n');
+    } finally {
+      opened.mock.restore();
+      renamed.mock.restore();
+    }
+    assert.equal(events.length, 3, events.join(', '));
+    assert.match(events[0] ?? '', /^sync .*synced\.json\.\d+\.[0-9a-f]{8}\.tmp$/);
+    assert.deepEqual(events.slice(1), ['rename', `sync ${directory}`]);
+    assert.equal(await readFile(target, 'utf8'), 'durable\n');
+  });
+
+  test('a directory that cannot be synced on this platform is left as it is; a failing disk is not', async () => {
+    const target = join(directory, 'platform.json');
+    const open = fs.open;
+    for (const [code, fails] of [
+      ['EISDIR', false],
+      ['EINVAL', false],
+      ['EIO', true],
+    ] as const) {
+      const opened = mock.method(fs, 'open', async (...args: Parameters<typeof fs.open>) => {
+        if (args[0] === directory) throw Object.assign(new Error(code), { code });
+        return open(...args);
+      });
+      try {
+        const written = writeFileAtomically(target, `${code}\n`);
+        if (fails) await assert.rejects(written, { code });
+        else await written;
+      } finally {
+        opened.mock.restore();
+      }
+      // Either way the rename happened: the content is the new one.
+      assert.equal(await readFile(target, 'utf8'), `${code}\n`);
+    }
   });
 
   test('a write that fails leaves what was there, and no temporary file', async () => {
