@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BatchGetImageCommand, ECRClient } from '@aws-sdk/client-ecr';
 import {
@@ -13,6 +12,7 @@ import {
 } from '#shared/registry/ecr-resolver.ts';
 import { rejection } from '../../support/async.ts';
 import { type FakeEcr, startFakeEcr } from '../../support/fake-ecr.ts';
+import { digestOf } from '../../support/registry-stub.ts';
 
 // EcrDigestResolver: BatchGetImage through the real SDK client against the loopback ECR, and the
 // classification of every way ECR says no, through a port that answers what a test tells it to.
@@ -24,7 +24,6 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 
-const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const AMD64 = digestOf('amd64');
 const ARM64 = digestOf('arm64');
 const INDEX = JSON.stringify({

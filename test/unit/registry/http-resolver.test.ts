@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { type Config, configSchema } from '#shared/config/schema.ts';
 import { environmentSecretResolver } from '#shared/config/secret-ref.ts';
@@ -12,6 +10,14 @@ import {
   parseChallenge,
 } from '#shared/registry/digest-resolver.ts';
 import { rejection } from '../../support/async.ts';
+import {
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  digestOf,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  stubRegistry,
+} from '../../support/registry-stub.ts';
 
 // HttpDigestResolver against loopback servers that play a registry: challenges, missing headers,
 // refused HEADs, indexes and the ways a registry says no.
@@ -20,12 +26,6 @@ const PASSWORD = 'hunter2-registry-secret';
 const secrets = environmentSecretResolver({ REG_PASSWORD: PASSWORD });
 const BASIC = `Basic ${Buffer.from(`robot:${PASSWORD}`).toString('base64')}`;
 
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-
-const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const AMD64 = digestOf('amd64 manifest');
 const ARM64 = digestOf('arm64 manifest');
 
@@ -50,45 +50,6 @@ const INDEX = JSON.stringify({
     { mediaType: OCI_MANIFEST, digest: digestOf('attestation'), size: 10 },
   ],
 });
-
-interface Seen {
-  method: string;
-  path: string;
-  authorization: string;
-}
-
-type Handler = (request: IncomingMessage, response: ServerResponse, seen: Seen) => void;
-
-/** A loopback server; `handle` answers each request and may be swapped per test. */
-function stubRegistry() {
-  const stub = {
-    url: '',
-    host: '',
-    seen: [] as Seen[],
-    handle: ((_request, response) => response.writeHead(500).end()) as Handler,
-  };
-  const server = createServer((request, response) => {
-    const seen = {
-      method: request.method ?? '',
-      path: request.url ?? '',
-      authorization: request.headers.authorization ?? '-',
-    };
-    stub.seen.push(seen);
-    stub.handle(request, response, seen);
-  });
-  return {
-    stub,
-    async start() {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      stub.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-      stub.url = `http://${stub.host}`;
-    },
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** Serves `body` for GET (its headers for HEAD too), as a registry serves a manifest. */
 function serveManifest(

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
 import {
@@ -12,20 +9,25 @@ import {
 import { MalformedManifestError } from '#shared/registry/manifest.ts';
 import { registryBaseUrl } from '#shared/registry/registry-session.ts';
 import { rejection } from '../../support/async.ts';
+import {
+  DOCKER_MANIFEST,
+  digestOf,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  type SeenRequest,
+  type StubHandler,
+  stubRegistry,
+} from '../../support/registry-stub.ts';
 
 // imageFootprint against a loopback server playing a registry: manifests served by digest, an index
 // narrowed to the node's platform, manifests that cannot be trusted, and the node's own credentials.
 
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const CONFIG = 'application/vnd.oci.image.config.v1+json';
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const PASSWORD = 'node-registry-password-7';
 const IDENTITY_TOKEN = 'refresh-token-of-the-node-9';
 const BASIC = `Basic ${Buffer.from(`node:${PASSWORD}`).toString('base64')}`;
 
-const digestOf = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const blob = (seed: string, size: number, mediaType = LAYER) => ({
   mediaType,
   digest: digestOf(seed),
@@ -65,71 +67,6 @@ const INDEX = indexOf([
   { body: ARM_V7, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
   { body: ATTESTATION },
 ]);
-
-interface Seen {
-  method: string;
-  path: string;
-  authorization: string;
-  accept: string;
-  body: string;
-}
-
-type Handler = (request: IncomingMessage, response: ServerResponse, seen: Seen) => void;
-
-/** A loopback registry serving `manifests` by digest; `handle` may be swapped to play other parts. */
-function stubRegistry() {
-  const manifests = new Map<string, { body: string; contentType: string }>();
-  const serveByDigest: Handler = (_request, response, seen) => {
-    const reference = seen.path.split('/manifests/')[1] ?? '';
-    const served = manifests.get(decodeURIComponent(reference));
-    if (served === undefined) {
-      return response
-        .writeHead(404, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'unknown' }] }));
-    }
-    response.writeHead(200, { 'content-type': served.contentType }).end(served.body);
-  };
-  const stub = {
-    url: '',
-    host: '',
-    seen: [] as Seen[],
-    manifests,
-    serveByDigest,
-    handle: serveByDigest,
-    /** Serves `body` at the digest of `servedAs`, its own by default. */
-    put(body: string, contentType: string, servedAs = body): string {
-      manifests.set(digestOf(servedAs), { body, contentType });
-      return digestOf(servedAs);
-    },
-  };
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const seen = {
-        method: request.method ?? '',
-        path: request.url ?? '',
-        authorization: request.headers.authorization ?? '-',
-        accept: request.headers.accept ?? '',
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      stub.seen.push(seen);
-      stub.handle(request, response, seen);
-    });
-  });
-  return {
-    stub,
-    async start() {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      stub.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-      stub.url = `http://${stub.host}`;
-    },
-    async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 function resolutionFailure(promise: Promise<unknown>): Promise<DigestResolutionError> {
   return rejection(promise, DigestResolutionError, 'the footprint was read');
@@ -374,7 +311,7 @@ describe('imageFootprint', () => {
   });
 
   describe("the node's credentials", () => {
-    const bearer = (accepts: (seen: Seen) => string | undefined): Handler => {
+    const bearer = (accepts: (seen: SeenRequest) => string | undefined): StubHandler => {
       return (request, response, seen) => {
         if (seen.path.startsWith('/token')) {
           const token = accepts(seen);
