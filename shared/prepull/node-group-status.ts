@@ -179,7 +179,7 @@ export function parseNodeGroupStatus(
   document: unknown,
 ): { ok: true; status: NodeGroupStatus } | { ok: false; reason: string } {
   const parsed = nodeGroupStatusSchema.safeParse(document);
-  if (parsed.success) return { ok: true, status: parsed.data as unknown as NodeGroupStatus };
+  if (parsed.success) return { ok: true, status: parsed.data };
   const issue = parsed.error.issues[0];
   return {
     ok: false,

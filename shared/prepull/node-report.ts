@@ -84,95 +84,61 @@ export const NODE_GROUP_STATUS_SCHEMA = 'pullwarden.nodegroupstatus/v1';
 // `pullwarden.nodegroupstatus/v1`: GET /v1/nodegroups/{nodeGroup}/status, the fresh reports of a node
 // group set against its warm set.
 
+// One description serves the server that builds the document and the client that reads it. A client
+// keeps the fields it knows and drops any others, so a newer server can add fields without breaking it.
+
 /** A node as its newest report describes it; `receivedAt` is pullwarden's clock, not the node's. */
-export interface NodeGroupStatusNode {
-  node: string;
-  instanceId?: string;
-  sequence: number;
-  reportedAt: string;
-  receivedAt: string;
-  warmSetEtag?: string;
-  agent: NodeReport['agent'];
-  disk?: NonNullable<NodeReport['disk']>;
-}
-
-export interface NodePullFailure {
-  node: string;
-  cause: PullFailureKind;
-  reason?: string;
-  /** When the node reported the failure. */
-  at: string;
-  attempts?: number;
-}
-
-export interface ImageStatus {
-  /** `registry/repository[:tag]@digest`, as the warm set names it. */
-  image: string;
-  digest: string;
-  tag?: string;
-  /** False for an image nodes still report that has left the warm set. */
-  inWarmSet: boolean;
-  /** Fresh nodes by state, sorted by name. */
-  present: string[];
-  pulling: string[];
-  failed: NodePullFailure[];
-  /** Fresh nodes that do not report the image at all (warm-set images only). */
-  missing: string[];
-  /** Nodes that hold it pinned against the kubelet's image garbage collection. */
-  pinned: number;
-  /** Over the fresh nodes that pulled it and said how long it took. */
-  pullDurationMs?: { median: number; max: number; samples: number };
-}
-
-export interface NodeGroupStatus {
-  schema: typeof NODE_GROUP_STATUS_SCHEMA;
-  nodeGroup: string;
-  generatedAt: string;
-  /** A node whose newest report was received longer ago than this is stale. */
-  staleAfterSeconds: number;
-  nodes: NodeGroupStatusNode[];
-  staleNodes: NodeGroupStatusNode[];
-  /** Warm-set images first, then the others; by image within each. */
-  images: ImageStatus[];
-}
-
-const statusNodeSchema = z.looseObject({
+const statusNodeSchema = z.object({
   node: z.string(),
+  instanceId: z.string().optional(),
   sequence: z.number(),
   reportedAt: z.string(),
   receivedAt: z.string(),
-  agent: z.looseObject({ version: z.string() }),
+  warmSetEtag: z.string().optional(),
+  agent: z.object({ version: z.string(), runtime: z.string().optional() }),
+  disk: z.object({ path: z.string(), freeBytes: z.number(), totalBytes: z.number() }).optional(),
 });
+export type NodeGroupStatusNode = z.infer<typeof statusNodeSchema>;
 
-/** What a client checks of a status document before it reads it. */
-export const nodeGroupStatusSchema = z.looseObject({
+const pullFailureSchema = z.object({
+  node: z.string(),
+  cause: z.enum(PULL_FAILURE_KINDS),
+  reason: z.string().optional(),
+  /** When the node reported the failure. */
+  at: z.string(),
+  attempts: z.number().optional(),
+});
+export type NodePullFailure = z.infer<typeof pullFailureSchema>;
+
+const imageStatusSchema = z.object({
+  /** `registry/repository[:tag]@digest`, as the warm set names it. */
+  image: z.string(),
+  digest: z.string(),
+  tag: z.string().optional(),
+  /** False for an image nodes still report that has left the warm set. */
+  inWarmSet: z.boolean(),
+  /** Fresh nodes by state, sorted by name. */
+  present: z.array(z.string()),
+  pulling: z.array(z.string()),
+  failed: z.array(pullFailureSchema),
+  /** Fresh nodes that do not report the image at all (warm-set images only). */
+  missing: z.array(z.string()),
+  /** Nodes that hold it pinned against the kubelet's image garbage collection. */
+  pinned: z.number(),
+  /** Over the fresh nodes that pulled it and said how long it took. */
+  pullDurationMs: z.object({ median: z.number(), max: z.number(), samples: z.number() }).optional(),
+});
+export type ImageStatus = z.infer<typeof imageStatusSchema>;
+
+export const nodeGroupStatusSchema = z.object({
   schema: z.literal(NODE_GROUP_STATUS_SCHEMA),
   nodeGroup: z.string(),
   generatedAt: z.string(),
+  /** A node whose newest report was received longer ago than this is stale. */
   staleAfterSeconds: z.number(),
   nodes: z.array(statusNodeSchema),
   staleNodes: z.array(statusNodeSchema),
-  images: z.array(
-    z.looseObject({
-      image: z.string(),
-      digest: z.string(),
-      tag: z.string().optional(),
-      inWarmSet: z.boolean(),
-      present: z.array(z.string()),
-      pulling: z.array(z.string()),
-      failed: z.array(
-        z.looseObject({
-          node: z.string(),
-          cause: z.enum(PULL_FAILURE_KINDS),
-          reason: z.string().optional(),
-          at: z.string(),
-        }),
-      ),
-      missing: z.array(z.string()),
-      pinned: z.number(),
-      pullDurationMs: z
-        .looseObject({ median: z.number(), max: z.number(), samples: z.number() })
-        .optional(),
-    }),
-  ),
+  /** Warm-set images first, then the others; by image within each. */
+  images: z.array(imageStatusSchema),
 });
+export type NodeGroupStatus = z.infer<typeof nodeGroupStatusSchema>;

@@ -329,4 +329,46 @@ describe('nodeGroupStatus: the document', () => {
       reason: 'images.0.image: Invalid input: expected string, received number',
     });
   });
+
+  test('a client keeps the fields it knows and drops those a newer server adds', () => {
+    const sent = JSON.parse(JSON.stringify(status));
+    sent.futureField = 'ignored';
+    sent.nodes[0].agent.futureField = 1;
+    sent.nodes[0].disk.futureField = true;
+    sent.images[0].futureField = [];
+    const parsed = parseNodeGroupStatus(sent);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.status, status);
+    assert.equal(JSON.stringify(parsed.status).includes('futureField'), false);
+  });
+
+  test('every field a client reads is checked, the optional ones too', () => {
+    const withNode = (change: (node: Record<string, unknown>) => void) => {
+      const sent = JSON.parse(JSON.stringify(status));
+      change(sent.nodes[0]);
+      return parseNodeGroupStatus(sent);
+    };
+    assert.deepEqual(
+      withNode((node) => {
+        (node.disk as Record<string, unknown>).freeBytes = '10';
+      }),
+      {
+        ok: false,
+        reason: 'nodes.0.disk.freeBytes: Invalid input: expected number, received string',
+      },
+    );
+    assert.deepEqual(
+      withNode((node) => {
+        node.instanceId = 7;
+      }),
+      { ok: false, reason: 'nodes.0.instanceId: Invalid input: expected string, received number' },
+    );
+    const failure = JSON.parse(JSON.stringify(status));
+    const failing = failure.images.find((image: { failed: unknown[] }) => image.failed.length > 0);
+    assert.ok(failing !== undefined, 'the fixture has a failed pull');
+    failing.failed[0].attempts = 'three';
+    const parsed = parseNodeGroupStatus(failure);
+    assert.equal(parsed.ok, false);
+    assert.match(parsed.ok ? '' : parsed.reason, /^images\.\d+\.failed\.0\.attempts: /);
+  });
 });
