@@ -362,7 +362,7 @@ export class IndexedJson {
       const value = key + 2;
       const entry = findEntry(node, bytes, keyStart, keyEnd, this.blockFlags);
       if (entry !== undefined) {
-        if (node.positioned.has(entry.key)) {
+        if (entry.positioned) {
           positions ??= {};
           positions[entry.key] = this.position(offsets[value] as number);
         }
@@ -375,8 +375,7 @@ export class IndexedJson {
       key = this.next + 1;
     }
     this.next = end + 1;
-    if (positions !== undefined)
-      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
+    if (positions !== undefined) (result as { [POSITIONS]?: PositionTable })[POSITIONS] = positions;
     return result;
   }
 }

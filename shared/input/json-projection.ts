@@ -18,8 +18,6 @@ export interface ProjectionNode {
   readonly entries: readonly ProjectionEntry[];
   /** Projection for keys not listed; undefined skips them. */
   readonly others: Projection | undefined;
-  /** Keys whose value position is recorded in the object's POSITIONS table. */
-  readonly positioned: ReadonlySet<string>;
   /** `entries` by the byte length of their key, for matching keys without decoding them. */
   readonly byLength: readonly (readonly ProjectionEntry[] | undefined)[];
 }
@@ -29,6 +27,8 @@ export interface ProjectionEntry {
   readonly bytes: Uint8Array;
   readonly hash: number;
   readonly projection: Projection;
+  /** The value's position is recorded in the object's POSITIONS table. */
+  readonly positioned: boolean;
 }
 
 /** Where a value starts: 0-based line relative to the parse origin and the offset of that line's start. */
@@ -38,7 +38,11 @@ export interface ValuePosition {
   readonly lineStart: number;
 }
 
-/** Objects carry the positions of their positioned keys under this symbol (not cloned, not enumerated). */
+/**
+ * Objects carry the positions of their positioned keys under this symbol. A symbol key is left out by
+ * JSON, Object.keys and structured clone, so a plain assignment hides it as well as a non-enumerable
+ * property would, at a fraction of the cost of defining one.
+ */
 export const POSITIONS: unique symbol = Symbol('pullwarden.positions');
 
 export type PositionTable = Record<string, ValuePosition>;
@@ -59,6 +63,7 @@ export function projection(
   options: { positions?: readonly string[] } = {},
 ): ProjectionNode {
   const entries: ProjectionEntry[] = [];
+  const positions = new Set(options.positions ?? []);
   let others: Projection | undefined;
   const encoder = new TextEncoder();
   for (const [key, value] of Object.entries(spec)) {
@@ -68,7 +73,13 @@ export function projection(
       continue;
     }
     const bytes = encoder.encode(key);
-    entries.push({ key, bytes, hash: hashBytes(bytes, 0, bytes.length), projection: child });
+    entries.push({
+      key,
+      bytes,
+      hash: hashBytes(bytes, 0, bytes.length),
+      projection: child,
+      positioned: positions.has(key),
+    });
   }
   const byLength: ProjectionEntry[][] = [];
   for (const entry of entries) {
@@ -80,7 +91,6 @@ export function projection(
     kind: 'projection',
     entries,
     others,
-    positioned: new Set(options.positions ?? []),
     byLength,
   };
 }
@@ -486,7 +496,7 @@ export class JsonCursor {
         : findEntry(node.entries, bytes, keyStart, keyEnd, hash);
       if (entry !== undefined) {
         const key = entry.key;
-        if (node.positioned.has(key)) {
+        if (entry.positioned) {
           const before = this.mark();
           const value = this.value(entry.projection);
           positions ??= {};
@@ -501,8 +511,7 @@ export class JsonCursor {
         this.skip();
       }
     } while (this.another(0x7d));
-    if (positions !== undefined)
-      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
+    if (positions !== undefined) (result as { [POSITIONS]?: PositionTable })[POSITIONS] = positions;
     return result;
   }
 
