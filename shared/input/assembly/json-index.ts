@@ -173,6 +173,20 @@ function isHex(byte: u32): bool {
   return byte - 0x30 < 10 || (byte | 0x20) - 0x61 < 6;
 }
 
+/** The 64 bits of four 16-byte comparison results, lane 0 in the low bits. */
+@inline
+function bits(lane0: v128, lane1: v128, lane2: v128, lane3: v128): u64 {
+  const low = <u32>i8x16.bitmask(lane0) | (<u32>i8x16.bitmask(lane1) << 16);
+  const high = <u32>i8x16.bitmask(lane2) | (<u32>i8x16.bitmask(lane3) << 16);
+  return <u64>low | (<u64>high << 32);
+}
+
+/** Backslashes and control characters other than newlines (`newline`) among `bytes`. */
+@inline
+function rareIn(bytes: v128, newline: v128): v128 {
+  return v128.or(i8x16.eq(bytes, BACKSLASH), v128.andnot(i8x16.lt_u(bytes, SPACE), newline));
+}
+
 /** Checks the escapes of one block: `escaped` marks the byte after each escaping backslash. */
 function checkEscapes(block: i32, escaped: u64, length: i32): void {
   while (escaped != 0) {
@@ -225,34 +239,47 @@ export function index(length: i32): i32 {
   let out = offsetsPointer;
   for (let block: i32 = 0; block < length; block += 64) {
     const at = inputPointer + <usize>block;
-    let quote: u64 = 0;
-    let space: u64 = 0;
-    let operator: u64 = 0;
-    let newline: u64 = 0;
+    const b0 = v128.load(at);
+    const b1 = v128.load(at, 16);
+    const b2 = v128.load(at, 32);
+    const b3 = v128.load(at, 48);
+    const n0 = v128.and(b0, LOW_NIBBLE);
+    const n1 = v128.and(b1, LOW_NIBBLE);
+    const n2 = v128.and(b2, LOW_NIBBLE);
+    const n3 = v128.and(b3, LOW_NIBBLE);
+    const l0 = i8x16.eq(b0, NEWLINE);
+    const l1 = i8x16.eq(b1, NEWLINE);
+    const l2 = i8x16.eq(b2, NEWLINE);
+    const l3 = i8x16.eq(b3, NEWLINE);
+    const quote = bits(
+      i8x16.eq(b0, QUOTE),
+      i8x16.eq(b1, QUOTE),
+      i8x16.eq(b2, QUOTE),
+      i8x16.eq(b3, QUOTE),
+    );
+    const newline = bits(l0, l1, l2, l3);
+    const space = bits(
+      i8x16.eq(i8x16.swizzle(WHITESPACE, n0), b0),
+      i8x16.eq(i8x16.swizzle(WHITESPACE, n1), b1),
+      i8x16.eq(i8x16.swizzle(WHITESPACE, n2), b2),
+      i8x16.eq(i8x16.swizzle(WHITESPACE, n3), b3),
+    );
+    // Matches the six operators and also 0x0c and 0x1a. Those are control characters: inside a
+    // string stage 1 rejects them, and outside one stage 2 rejects them at their offset whatever
+    // they are classed as.
+    const operator = bits(
+      i8x16.eq(i8x16.swizzle(OPERATORS, n0), v128.or(b0, SPACE)),
+      i8x16.eq(i8x16.swizzle(OPERATORS, n1), v128.or(b1, SPACE)),
+      i8x16.eq(i8x16.swizzle(OPERATORS, n2), v128.or(b2, SPACE)),
+      i8x16.eq(i8x16.swizzle(OPERATORS, n3), v128.or(b3, SPACE)),
+    );
     // Backslashes, control characters other than newlines, and non-ASCII bytes are rare: they are
     // only gathered here, and their bits computed when a block holds any.
-    let rare: v128 = i8x16.splat(0);
-    let high: v128 = i8x16.splat(0);
-    for (let lane = 0; lane < 4; lane++) {
-      const bytes = v128.load(at + (<usize>lane << 4));
-      const shift = <u64>(lane << 4);
-      const nibble = v128.and(bytes, LOW_NIBBLE);
-      const isNewline = i8x16.eq(bytes, NEWLINE);
-      quote |= (<u64>i8x16.bitmask(i8x16.eq(bytes, QUOTE))) << shift;
-      newline |= (<u64>i8x16.bitmask(isNewline)) << shift;
-      space |= (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(WHITESPACE, nibble), bytes))) << shift;
-      // Matches the six operators and also 0x0c and 0x1a. Those are control characters: inside a
-      // string stage 1 rejects them, and outside one stage 2 rejects them at their offset whatever
-      // they are classed as.
-      operator |=
-        (<u64>i8x16.bitmask(i8x16.eq(i8x16.swizzle(OPERATORS, nibble), v128.or(bytes, SPACE)))) <<
-        shift;
-      rare = v128.or(
-        rare,
-        v128.or(i8x16.eq(bytes, BACKSLASH), v128.andnot(i8x16.lt_u(bytes, SPACE), isNewline)),
-      );
-      high = v128.or(high, bytes);
-    }
+    const rare = v128.or(
+      v128.or(rareIn(b0, l0), rareIn(b1, l1)),
+      v128.or(rareIn(b2, l2), rareIn(b3, l3)),
+    );
+    const high = v128.or(v128.or(b0, b1), v128.or(b2, b3));
     let backslash: u64 = 0;
     let control: u64 = newline;
     if (v128.any_true(rare)) {
