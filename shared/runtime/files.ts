@@ -31,8 +31,20 @@ export async function writeFileAtomically(
   await syncDirectory(process.getBuiltinModule('node:path').dirname(target));
 }
 
-/** Errors of a platform or filesystem that cannot open or sync a directory: nothing to do there. */
-const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'ENOTSUP']);
+/**
+ * What platforms and filesystems answer when a directory cannot be opened for reading or synced: Windows
+ * (EISDIR, EPERM), a directory the process may write but not read (EACCES), filesystems that refuse to
+ * sync a descriptor opened read-only or a directory at all (EBADF, EINVAL, ENOTSUP). The rename has
+ * happened by then; such a directory is left as it is, and only a failing disk (EIO, say) is reported.
+ */
+const DIRECTORY_SYNC_UNSUPPORTED = new Set([
+  'EISDIR',
+  'EPERM',
+  'EACCES',
+  'EBADF',
+  'EINVAL',
+  'ENOTSUP',
+]);
 
 /** Syncs a directory, so that a rename inside it outlasts a crash. */
 async function syncDirectory(directory: string): Promise<void> {

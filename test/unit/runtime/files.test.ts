@@ -62,27 +62,40 @@ describe('writeFileAtomically', () => {
     assert.equal(await readFile(target, 'utf8'), 'durable\n');
   });
 
-  test('a directory that cannot be synced on this platform is left as it is; a failing disk is not', async () => {
+  test('a directory that cannot be opened or synced here is left as it is; a failing disk is not', async () => {
     const target = join(directory, 'platform.json');
     const open = fs.open;
-    for (const [code, fails] of [
-      ['EISDIR', false],
-      ['EINVAL', false],
-      ['EIO', true],
-    ] as const) {
+    // Where the directory fails (opening it, or syncing it), the error, and whether the write reports it.
+    const cases = [
+      ['open', 'EISDIR', false],
+      ['open', 'EACCES', false],
+      ['open', 'EPERM', false],
+      ['sync', 'EBADF', false],
+      ['sync', 'EINVAL', false],
+      ['sync', 'ENOTSUP', false],
+      ['open', 'EIO', true],
+      ['sync', 'EIO', true],
+    ] as const;
+    for (const [where, code, reported] of cases) {
+      const refusal = () => Object.assign(new Error(code), { code });
       const opened = mock.method(fs, 'open', async (...args: Parameters<typeof fs.open>) => {
-        if (args[0] === directory) throw Object.assign(new Error(code), { code });
-        return open(...args);
+        if (args[0] !== directory) return open(...args);
+        if (where === 'open') throw refusal();
+        const handle = await open(...args);
+        handle.sync = async () => {
+          throw refusal();
+        };
+        return handle;
       });
       try {
-        const written = writeFileAtomically(target, `${code}\n`);
-        if (fails) await assert.rejects(written, { code });
+        const written = writeFileAtomically(target, `${where} ${code}\n`);
+        if (reported) await assert.rejects(written, { code });
         else await written;
       } finally {
         opened.mock.restore();
       }
       // Either way the rename happened: the content is the new one.
-      assert.equal(await readFile(target, 'utf8'), `${code}\n`);
+      assert.equal(await readFile(target, 'utf8'), `${where} ${code}\n`, `${where} ${code}`);
     }
   });
 
