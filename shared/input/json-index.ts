@@ -375,7 +375,8 @@ export class IndexedJson {
       key = this.next + 1;
     }
     this.next = end + 1;
-    if (positions !== undefined) (result as { [POSITIONS]?: PositionTable })[POSITIONS] = positions;
+    if (positions !== undefined)
+      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
     return result;
   }
 }

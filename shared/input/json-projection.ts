@@ -38,11 +38,7 @@ export interface ValuePosition {
   readonly lineStart: number;
 }
 
-/**
- * Objects carry the positions of their positioned keys under this symbol. A symbol key is left out by
- * JSON, Object.keys and structured clone, so a plain assignment hides it as well as a non-enumerable
- * property would, at a fraction of the cost of defining one.
- */
+/** Objects carry the positions of their positioned keys under this symbol (not cloned, not enumerated). */
 export const POSITIONS: unique symbol = Symbol('pullwarden.positions');
 
 export type PositionTable = Record<string, ValuePosition>;
@@ -511,7 +507,8 @@ export class JsonCursor {
         this.skip();
       }
     } while (this.another(0x7d));
-    if (positions !== undefined) (result as { [POSITIONS]?: PositionTable })[POSITIONS] = positions;
+    if (positions !== undefined)
+      Object.defineProperty(result, POSITIONS, { value: positions, enumerable: false });
     return result;
   }
 
