@@ -33,7 +33,8 @@ Options:
       --endpoint <url>      the pullwarden API (default: $PULLWARDEN_URL; --url is the same), e.g.
                             https://abc123.execute-api.eu-west-1.amazonaws.com or http://127.0.0.1:8787
   -f, --format <format>     text (default; one row per image, then failures by cause and stale
-                            nodes) or json (the API's ${NODE_GROUP_STATUS_SCHEMA} document)
+                            nodes) or json (the API's ${NODE_GROUP_STATUS_SCHEMA} document, with
+                            the fields this version knows)
   -o, --output <file>       write the status to a file instead of stdout
       --token <token>       send Authorization: Bearer <token> (default: $PULLWARDEN_TOKEN), for a
                             gateway or proxy that asks for one; the local stack and IAM-authorised

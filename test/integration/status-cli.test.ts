@@ -141,7 +141,7 @@ describe('pullwarden status: formats', () => {
     );
   });
 
-  test('json: the API document as it came, written with -o', async () => {
+  test('json: the API document with the fields this version knows, written with -o', async () => {
     const file = join(scratch, 'status.json');
     const run = await status(['-g', 'general', '--endpoint', base, '-f', 'json', '-o', file]);
     assert.equal(run.code, 1, run.stderr);

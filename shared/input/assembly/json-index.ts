@@ -129,7 +129,8 @@ export function layout(length: i32): bool {
   const stack = (__heap_base + 15) & ~(<usize>15);
   const kinds = stack + ((MAX_DEPTH + 2) << 2);
   const inputStart = (kinds + MAX_DEPTH + 2 + 15) & ~(<usize>15);
-  // Every byte can be a structural (`[1,1,1]`), plus the end marker.
+  // Every byte can be a structural (`[1,1,1]`), plus the end marker; index() writes structurals four
+  // at a time, up to three slots past the last one.
   const offsetsStart = (inputStart + <usize>length + PADDING + 15) & ~(<usize>15);
   const matchesStart = offsetsStart + ((<usize>length + 8) << 2);
   // One count per block, and one after the last block.
@@ -273,8 +274,8 @@ export function index(length: i32): i32 {
       i8x16.eq(i8x16.swizzle(OPERATORS, n2), v128.or(b2, SPACE)),
       i8x16.eq(i8x16.swizzle(OPERATORS, n3), v128.or(b3, SPACE)),
     );
-    // Backslashes, control characters other than newlines, and non-ASCII bytes are rare: they are
-    // only gathered here, and their bits computed when a block holds any.
+    // Backslashes and control characters other than newlines are rare: they are only gathered here,
+    // and their bits computed when a block holds any. Non-ASCII bytes only set the block's flag.
     const rare = v128.or(
       v128.or(rareIn(b0, l0), rareIn(b1, l1)),
       v128.or(rareIn(b2, l2), rareIn(b3, l3)),

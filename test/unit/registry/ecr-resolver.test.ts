@@ -12,17 +12,19 @@ import {
 } from '#shared/registry/ecr-resolver.ts';
 import { rejection } from '../../support/async.ts';
 import { type FakeEcr, startFakeEcr } from '../../support/fake-ecr.ts';
-import { digestOf } from '../../support/registry-stub.ts';
+import {
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  digestOf,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../../support/registry-stub.ts';
 
 // EcrDigestResolver: BatchGetImage through the real SDK client against the loopback ECR, and the
 // classification of every way ECR says no, through a port that answers what a test tells it to.
 
 const ACCOUNT = '111122223333';
 const HOST = `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 
 const AMD64 = digestOf('amd64');
 const ARM64 = digestOf('arm64');
