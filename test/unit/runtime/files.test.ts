@@ -157,21 +157,18 @@ describe('lock holders', () => {
   });
 
   test('a named holder is gone when its process is; an unnamed one once the lock is old', () => {
-    assert.equal(
-      lockHolderGone('4242\n', 0, () => true),
-      false,
-    );
-    assert.equal(
-      lockHolderGone('4242\n', 0, () => false),
-      true,
-    );
-    assert.equal(
-      lockHolderGone('', 1_000, () => true),
-      false,
-    );
-    assert.equal(
-      lockHolderGone('', 60_000, () => true),
-      true,
-    );
+    // Content, age in ms, whether the named process is alive, and whether the holder is gone.
+    for (const [content, ageMs, alive, gone] of [
+      ['4242\n', 0, true, false],
+      ['4242\n', 0, false, true],
+      ['', 1_000, true, false],
+      ['', 60_000, true, true],
+    ] as const) {
+      assert.equal(
+        lockHolderGone(content, ageMs, () => alive),
+        gone,
+        `${JSON.stringify(content)} ${ageMs} ms`,
+      );
+    }
   });
 });
