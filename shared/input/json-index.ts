@@ -153,14 +153,14 @@ export class JsonListIndexer {
       );
     }
     const buffer = wasm.memory.buffer;
-    const filled = Math.min(fill(new Uint8Array(buffer, wasm.input(), length)), length);
+    const filled = fill(new Uint8Array(buffer, wasm.input(), length));
     const count = wasm.index(filled);
     const outcome = wasm.validateList(count, atListStart, final || filled < length);
     const json = new IndexedJson(
       Buffer.from(buffer, wasm.input(), filled),
       new Uint32Array(buffer, wasm.offsets(), count),
       new Uint32Array(buffer, wasm.matches(), count),
-      new Uint8Array(buffer, wasm.blockFlags(), (length >> 6) + 1),
+      new Uint8Array(buffer, wasm.blockFlags(), (filled >> 6) + 1),
       (from, to) => {
         const lines = wasm.newlines(from, to);
         return lines === 0 ? undefined : { lines, last: wasm.newlineOffset() };
@@ -311,16 +311,15 @@ export class IndexedJson {
   private string(quote: number, end: number): string {
     const bytes = this.bytes;
     const start = quote + 1;
-    // Blocks with neither an escape nor a multi-byte character hold text that is its own decoding.
-    if (!anyBlockFlag(this.blockFlags, start, end, BLOCK_BACKSLASH | BLOCK_NON_ASCII))
-      return bytes.toString('latin1', start, end);
-    let ascii = true;
-    for (let pos = start; pos < end; pos++) {
-      const byte = bytes[pos] as number;
-      if (byte === 0x5c) return decodeJsonString(bytes, start, end);
-      if (byte >= 0x80) ascii = false;
+    const flags = blockFlagsOf(this.blockFlags, start, end);
+    // Only blocks that hold a backslash can hold an escape.
+    if ((flags & BLOCK_BACKSLASH) !== 0) {
+      for (let pos = start; pos < end; pos++) {
+        if (bytes[pos] === 0x5c) return decodeJsonString(bytes, start, end);
+      }
     }
-    return bytes.toString(ascii ? 'latin1' : 'utf8', start, end);
+    // Text without escapes or multi-byte characters is its own decoding.
+    return bytes.toString((flags & BLOCK_NON_ASCII) !== 0 ? 'utf8' : 'latin1', start, end);
   }
 
   private array(index: number, selection: Projection): unknown[] {
@@ -381,12 +380,12 @@ export class IndexedJson {
   }
 }
 
-/** Whether a block that `bytes[start, end)` touches has one of `flags`. */
-function anyBlockFlag(blockFlags: Uint8Array, start: number, end: number, flags: number): boolean {
-  for (let block = start >> 6; block <= (end - 1) >> 6; block++) {
-    if (((blockFlags[block] as number) & flags) !== 0) return true;
-  }
-  return false;
+/** The flags of the blocks that `bytes[start, end)` touches, together. */
+function blockFlagsOf(blockFlags: Uint8Array, start: number, end: number): number {
+  let flags = 0;
+  for (let block = start >> 6; block <= (end - 1) >> 6; block++)
+    flags |= blockFlags[block] as number;
+  return flags;
 }
 
 /**
@@ -409,7 +408,7 @@ function findEntry(
       if (at === expected.length) return entry;
     }
   }
-  if (!anyBlockFlag(blockFlags, start, end, BLOCK_BACKSLASH)) return undefined;
+  if ((blockFlagsOf(blockFlags, start, end) & BLOCK_BACKSLASH) === 0) return undefined;
   for (let pos = start; pos < end; pos++) {
     if (bytes[pos] === 0x5c) {
       return findEntryByName(node.entries, decodeJsonString(bytes, start, end));

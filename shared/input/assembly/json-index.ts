@@ -50,10 +50,6 @@ const QUOTE: v128 = i8x16.splat(0x22);
 const BACKSLASH: v128 = i8x16.splat(0x5c);
 const SPACE: v128 = i8x16.splat(0x20);
 const NEWLINE: v128 = i8x16.splat(0x0a);
-const OPEN_BRACE: v128 = i8x16.splat(0x7b);
-const CLOSE_BRACE: v128 = i8x16.splat(0x7d);
-const COMMA: v128 = i8x16.splat(0x2c);
-const COLON: v128 = i8x16.splat(0x3a);
 const LOW_NIBBLE: v128 = i8x16.splat(0x0f);
 // Whitespace by low nibble: only 0x20, 0x09, 0x0a and 0x0d equal their own entry.
 const WHITESPACE: v128 = i8x16(0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x0a, 0, 0, 0x0d, 0, 0);
@@ -76,7 +72,8 @@ let offsetsPointer: usize = 0;
 let matchesPointer: usize = 0;
 let newlineCountsPointer: usize = 0;
 let blockFlagsPointer: usize = 0;
-let capacity: i32 = 0;
+/** Input bytes the memory is laid out for; -1 until the first layout(). */
+let capacity: i32 = -1;
 
 let failureCode: i32 = 0;
 let failureOffset: i32 = -1;
@@ -124,8 +121,7 @@ export function newlineOffset(): i32 {
 
 /** Makes room for `length` input bytes; returns false when memory cannot grow that far. */
 export function layout(length: i32): bool {
-  // The first call lays memory out even for an empty input.
-  if (length <= capacity && capacity > 0) return true;
+  if (length <= capacity) return true;
   const stack = (__heap_base + 15) & ~(<usize>15);
   const kinds = stack + ((MAX_DEPTH + 2) << 2);
   const inputStart = (kinds + MAX_DEPTH + 2 + 15) & ~(<usize>15);
@@ -284,13 +280,18 @@ export function index(length: i32): i32 {
     let backslash: u64 = 0;
     let control: u64 = newline;
     if (v128.any_true(rare)) {
-      control = 0;
-      for (let lane = 0; lane < 4; lane++) {
-        const bytes = v128.load(at + (<usize>lane << 4));
-        const shift = <u64>(lane << 4);
-        backslash |= (<u64>i8x16.bitmask(i8x16.eq(bytes, BACKSLASH))) << shift;
-        control |= (<u64>i8x16.bitmask(i8x16.lt_u(bytes, SPACE))) << shift;
-      }
+      backslash = bits(
+        i8x16.eq(b0, BACKSLASH),
+        i8x16.eq(b1, BACKSLASH),
+        i8x16.eq(b2, BACKSLASH),
+        i8x16.eq(b3, BACKSLASH),
+      );
+      control = bits(
+        i8x16.lt_u(b0, SPACE),
+        i8x16.lt_u(b1, SPACE),
+        i8x16.lt_u(b2, SPACE),
+        i8x16.lt_u(b3, SPACE),
+      );
     }
     store<u8>(
       blockFlagsPointer + (<usize>block >> 6),
@@ -561,13 +562,12 @@ export function validateList(count: i32, atListStart: bool, final: bool): i32 {
 /** Newlines in block `block` of the input, as a bit mask. */
 function newlineMask(block: i32): u64 {
   const at = inputPointer + (<usize>block << 6);
-  let mask: u64 = 0;
-  for (let lane = 0; lane < 4; lane++) {
-    mask |=
-      (<u64>i8x16.bitmask(i8x16.eq(v128.load(at + (<usize>lane << 4)), NEWLINE))) <<
-      <u64>(lane << 4);
-  }
-  return mask;
+  return bits(
+    i8x16.eq(v128.load(at), NEWLINE),
+    i8x16.eq(v128.load(at, 16), NEWLINE),
+    i8x16.eq(v128.load(at, 32), NEWLINE),
+    i8x16.eq(v128.load(at, 48), NEWLINE),
+  );
 }
 
 /** Newlines in input()[0, offset), from the block counts of index() and the last block's mask. */
@@ -592,7 +592,8 @@ export function newlines(from: i32, to: i32): i32 {
   let block = (to - 1) >> 6;
   let mask = newlineMask(block);
   if (((to - 1) & 63) != 63) mask &= ((<u64>1 << <u64>(to & 63)) - 1);
-  while (mask == 0) {
+  if (mask == 0) {
+    // The first block before it whose count rises holds the last newline.
     block--;
     while (
       load<u32>(newlineCountsPointer + ((<usize>block + 1) << 2)) ==

@@ -269,7 +269,7 @@ describe('JsonListIndexer', () => {
     };
     const check = (body: string, origin = { offset: 0, line: 0, lineStart: 0 }) => {
       const text = Buffer.from(body);
-      const json = jsonListIndexer().scanList(text, true, true).json;
+      const json = jsonListIndexer().scanList(text, true, true, origin).json;
       const offsets = [...Array(text.length + 1).keys()];
       // Forwards, then backwards (each step back restarts the count), then shuffled.
       const shuffled = [...offsets].sort((a, b) => ((a * 7919) % 101) - ((b * 7919) % 101));
@@ -300,11 +300,9 @@ describe('JsonListIndexer', () => {
     assert.equal(Buffer.byteLength(twoBlocks), 128);
     check(twoBlocks);
     // A slice of a larger input: positions count on from where the slice starts.
-    const json = jsonListIndexer().scanList(Buffer.from('{"a":\n 1}]'), true, true, {
-      offset: 1000,
-      line: 40,
-      lineStart: 990,
-    }).json;
+    const origin = { offset: 1000, line: 40, lineStart: 990 };
+    check('{"a":\n 1}]', origin);
+    const json = jsonListIndexer().scanList(Buffer.from('{"a":\n 1}]'), true, true, origin).json;
     assert.deepEqual(json.position(2), { offset: 1002, line: 40, lineStart: 990 });
     assert.deepEqual(json.position(8), { offset: 1008, line: 41, lineStart: 1006 });
     fc.assert(
