@@ -847,12 +847,17 @@ describe('tryParseImageReferenceCached', () => {
     }
   });
 
-  it('keeps answering right past the number of inputs it remembers', () => {
+  it('keeps answering right past the number of inputs it remembers, early inputs and recent ones', () => {
+    const input = (index: number) => `registry.example/app-${index}:v${index % 7}`;
+    // More distinct inputs than it remembers, each asked twice: once when new, once after others.
     for (let index = 0; index < 10_000; index++) {
-      const parsed = tryParseImageReferenceCached(`registry.example/app-${index}:v${index % 7}`);
-      assert.ok(!(parsed instanceof Error));
-      assert.equal(parsed.repository, `app-${index}`);
-      assert.equal(parsed.tag, `v${index % 7}`);
+      for (const asked of [index, Math.floor(index / 2), index - 1].filter((at) => at >= 0)) {
+        assert.deepEqual(
+          tryParseImageReferenceCached(input(asked)),
+          tryParseImageReference(input(asked)),
+          input(asked),
+        );
+      }
     }
   });
 });
