@@ -1,4 +1,5 @@
 import { readRunningImageId } from '#shared/image/image-id.ts';
+import { compareText } from '#shared/text/order.ts';
 import { plural } from '#shared/text/plural.ts';
 import type { Confidence, Finding, ImageSiteKind, SourceLocation, WorkloadRef } from './model.ts';
 import { RULES } from './rules.ts';
@@ -109,9 +110,7 @@ export function detectReplicaSkew(input: SkewInput): Finding | undefined {
     confidence = 'low';
   }
 
-  const ranked = [...byDigest].sort(
-    (a, b) => sum(b[1]) - sum(a[1]) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
-  );
+  const ranked = [...byDigest].sort((a, b) => sum(b[1]) - sum(a[1]) || compareText(a[0], b[0]));
   for (const [digest, arches] of ranked) {
     const nodes = [...(nodesByDigest.get(digest) ?? [])].sort();
     const archList = [...arches.keys()].filter((arch) => arch !== UNKNOWN_ARCH).sort();

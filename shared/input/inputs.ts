@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { InputProblem } from '#shared/drift/model.ts';
+import { compareText } from '#shared/text/order.ts';
 import { type ByteChunks, type ByteSource, openFileSource, streamSource } from './byte-source.ts';
 import type { DocumentSink } from './documents.ts';
 import { type ListItemsDelegate, readJsonDocuments } from './json-documents.ts';
@@ -30,7 +31,7 @@ function formatOf(path: string): InputFormat {
 
 async function walk(directory: string, into: InputFile[]): Promise<void> {
   const entries = await readdir(directory, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort((a, b) => compareText(a.name, b.name));
   for (const entry of entries) {
     if (entry.name.startsWith('.')) continue;
     const path = join(directory, entry.name);
