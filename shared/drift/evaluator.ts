@@ -195,7 +195,8 @@ export class DriftEvaluator {
         };
         workloads.set(top.key, workload);
       }
-      if (workload.sites !== aggregate.sites) {
+      // Unless the workload took this aggregate's sites as its own just above.
+      if (!(first && isTop)) {
         for (const [siteKey, merged] of aggregate.sites)
           mergeSite(workload.sites, merged.site, merged.own && isTop, siteKey);
       }
@@ -238,6 +239,10 @@ export class DriftEvaluator {
       }
       for (const [key, imageIds] of workload.running) {
         const [kind, name, image] = key.split(KEY_SEPARATOR) as [ImageSite['kind'], string, string];
+        const served = this.options.served?.(image);
+        // One image ID cannot disagree with itself, and without what the registry serves no tag moved:
+        // most containers need neither rule, nor their declared site.
+        if (imageIds.size < 2 && served === undefined) continue;
         const declared = declaredSite(workload.sites, kind, name, image);
         const location = declared?.location;
         const skew = detectReplicaSkew({
@@ -249,7 +254,6 @@ export class DriftEvaluator {
           ...(this.options.indexOf === undefined ? {} : { indexOf: this.options.indexOf }),
         });
         if (skew !== undefined) raw.push(skew);
-        const served = this.options.served?.(image);
         if (served !== undefined) {
           const reference = this.reference(image);
           const moved = detectTagMoved({
