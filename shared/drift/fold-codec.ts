@@ -59,10 +59,11 @@ void COVERED;
  * The words of the thread's packing in progress, kept between packs: a fresh buffer per region would be
  * a quarter of a megabyte to allocate and zero each time. A pack hands over a copy of what it used.
  */
-let scratch = new Float64Array(1 << 15);
+let scratch: Float64Array | undefined;
 
 class Writer {
-  words = scratch;
+  // Made on a thread's first pack: the main thread, which only unpacks, never holds one.
+  words = (scratch ??= new Float64Array(1 << 15));
   length = 0;
   readonly strings: string[] = [];
   private readonly ids = new Map<string, number>();
@@ -203,7 +204,8 @@ export function packAggregates(aggregates: ReadonlyMap<string, Aggregate>): Pack
     out.counts(aggregate.nodes);
     out.number(aggregate.sites.size);
     for (const [siteKey, fold] of aggregate.sites) {
-      out.unique(siteKey);
+      // Sidecars repeat a site key across the workloads of a region.
+      out.text(siteKey);
       out.site(fold.site);
       out.flag(fold.own);
       out.number(fold.shapers?.length);
