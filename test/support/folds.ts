@@ -1,5 +1,9 @@
 import fc from 'fast-check';
-import { type AggregationData, WorkloadAggregation } from '#shared/drift/aggregation.ts';
+import {
+  type Aggregate,
+  type AggregationData,
+  WorkloadAggregation,
+} from '#shared/drift/aggregation.ts';
 import { packAggregates, unpackAggregates } from '#shared/drift/fold-codec.ts';
 import type { ImageSite, ObjectFacts } from '#shared/workload/extract.ts';
 
@@ -109,11 +113,13 @@ export function ordered(value: unknown): unknown {
   return value;
 }
 
+/** Aggregates packed, cloned as posting clones them, and unpacked. */
+export function roundTrip(aggregates: Map<string, Aggregate>): Map<string, Aggregate> {
+  return unpackAggregates(structuredClone(packAggregates(aggregates)));
+}
+
 /** A fold as the main thread receives it from a parser thread: aggregates packed, the rest cloned. */
 export function sentAcrossThreads(data: AggregationData): AggregationData {
   const { aggregates, ...rest } = data;
-  return {
-    ...structuredClone(rest),
-    aggregates: unpackAggregates(structuredClone(packAggregates(aggregates))),
-  };
+  return { ...structuredClone(rest), aggregates: roundTrip(aggregates) };
 }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { shapersOf, WorkloadAggregation } from '#shared/drift/aggregation.ts';
-import { packAggregates } from '#shared/drift/fold-codec.ts';
 import type { ObjectFacts } from '#shared/workload/extract.ts';
 import {
   foldOneByOne,
@@ -77,56 +76,6 @@ describe('WorkloadAggregation', () => {
       [1, 2],
       'only the sites that changed the fold are kept for a later merge',
     );
-  });
-
-  test('sites judged alike reach the main thread sharing one judgement, sent once', () => {
-    const judged = (evidence: string) => ({
-      state: 'defaulted' as const,
-      confidence: 'low' as const,
-      evidence,
-    });
-    const bare = (name: string, evidence: string): ObjectFacts => ({
-      source: { file: 'f', document: 1, itemPath: '' },
-      apiVersion: 'v1',
-      kind: 'Pod',
-      namespace: 'a',
-      name,
-      uid: undefined,
-      live: true,
-      hasPodSpec: true,
-      owner: undefined,
-      podTemplateHash: undefined,
-      sites: [
-        {
-          kind: 'container',
-          name: 'app',
-          image: 'nginx:1.27',
-          policy: 'Always',
-          explicitness: judged(evidence),
-          location: { file: 'f', document: 1 },
-        },
-      ],
-      running: [],
-      waiting: [],
-      nodeName: undefined,
-      nodeGroupConstraint: undefined,
-      node: undefined,
-    });
-    const fold = foldOneByOne([
-      bare('one', 'no history'),
-      bare('two', 'no history'),
-      bare('three', 'other history'),
-    ]);
-    // Three separate judgement objects, two of them equal.
-    const sent = sentAcrossThreads(fold.data);
-    const judgement = (name: string) =>
-      [...(sent.aggregates.get(`Pod/a/${name}`)?.sites.values() ?? [])][0]?.site.explicitness;
-    assert.deepEqual(judgement('two'), judged('no history'));
-    assert.equal(judgement('one'), judgement('two'));
-    assert.notEqual(judgement('one'), judgement('three'));
-    assert.deepEqual(judgement('three'), judged('other history'));
-    const packed = packAggregates(fold.data.aggregates);
-    assert.equal(packed.strings.filter((text) => text === 'no history').length, 1);
   });
 
   test('property: merging folds of consecutive slices equals folding one by one', () => {

@@ -14,14 +14,10 @@ import {
 import type { RegionResult } from '#shared/drift/list-region.ts';
 import type { SourceLocation } from '#shared/drift/model.ts';
 import type { ImageSite } from '#shared/workload/extract.ts';
-import { foldOneByOne, numbered, objectFacts, ordered } from '../../support/folds.ts';
+import { foldOneByOne, numbered, objectFacts, ordered, roundTrip } from '../../support/folds.ts';
 
 // Parser threads send their folds packed; the main thread must get back exactly what was packed,
 // with the same fields present, the same insertion order, and judgements still shared.
-
-function roundTrip(aggregates: Map<string, Aggregate>): Map<string, Aggregate> {
-  return unpackAggregates(structuredClone(packAggregates(aggregates)));
-}
 
 /** Every optional field present, and every kind of value a field can hold. */
 function fullAggregate(): Aggregate {
@@ -91,18 +87,32 @@ describe('fold codec', () => {
     const back = roundTrip(aggregates);
     assert.deepStrictEqual(back, aggregates);
     assert.deepStrictEqual(ordered(back), ordered(aggregates));
-    const site = back.get('ReplicaSet/shop/web-5d8f')?.sites.values().next().value;
-    assert.equal('column' in (site?.shapers?.[0]?.site.location ?? {}), false);
-    assert.equal('line' in (site?.shapers?.[1]?.site.location ?? {}), false);
   });
 
-  test('sites that shared a judgement still share one', () => {
-    const back = roundTrip(new Map([['ReplicaSet/shop/web-5d8f', fullAggregate()]]));
-    const sites = [...(back.get('ReplicaSet/shop/web-5d8f')?.sites.values() ?? [])];
-    const first = sites[0]?.site.explicitness;
-    assert.ok(first !== undefined);
-    assert.equal(sites[1]?.site.explicitness, first);
-    assert.equal(sites[0]?.shapers?.[1]?.site.explicitness, first);
+  test('sites judged alike share one judgement on the other side; others keep their own', () => {
+    const aggregate = fullAggregate();
+    // Separate objects equal in value, as extraction makes one per pod, and one that differs.
+    const [app, init] = [...aggregate.sites.values()];
+    assert.ok(app?.shapers !== undefined && init !== undefined);
+    const copy = (site: ImageSite): ImageSite => ({
+      ...site,
+      explicitness: site.explicitness && { ...site.explicitness },
+    });
+    app.site = copy(app.site);
+    init.site = copy(init.site);
+    const [unjudged, judgedOwn] = app.shapers;
+    assert.ok(unjudged !== undefined && judgedOwn !== undefined);
+    judgedOwn.site = copy(judgedOwn.site);
+    const other = { state: 'unknown' as const, confidence: 'low' as const, evidence: 'other' };
+    unjudged.site = { ...unjudged.site, explicitness: other };
+    const back = roundTrip(new Map([['ReplicaSet/shop/web-5d8f', aggregate]]));
+    const [appBack, initBack] = [...(back.get('ReplicaSet/shop/web-5d8f')?.sites.values() ?? [])];
+    const shared = appBack?.site.explicitness;
+    assert.deepEqual(shared, { state: 'defaulted', confidence: 'high', evidence: 'said so' });
+    assert.equal(initBack?.site.explicitness, shared);
+    assert.equal(appBack?.shapers?.[1]?.site.explicitness, shared);
+    assert.deepEqual(appBack?.shapers?.[0]?.site.explicitness, other);
+    assert.notEqual(appBack?.shapers?.[0]?.site.explicitness, shared);
   });
 
   test('recurring strings cross once: kinds, namespaces, images, node names', () => {
@@ -123,6 +133,8 @@ describe('fold codec', () => {
       'container',
       'Always',
       'said so',
+      // A site key: sidecars repeat it across workloads.
+      'container\u0000app\u0000nginx\u0000Always',
     ]) {
       assert.equal(packed.strings.filter((text) => text === recurring).length, 1, recurring);
     }
