@@ -61,9 +61,14 @@ void COVERED;
  */
 let scratch: Float64Array | undefined;
 
+/** The thread's word buffer, made on its first pack: the main thread, which only unpacks, holds none. */
+function scratchWords(): Float64Array {
+  scratch ??= new Float64Array(1 << 15);
+  return scratch;
+}
+
 class Writer {
-  // Made on a thread's first pack: the main thread, which only unpacks, never holds one.
-  words = (scratch ??= new Float64Array(1 << 15));
+  words = scratchWords();
   length = 0;
   readonly strings: string[] = [];
   private readonly ids = new Map<string, number>();
