@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { lockHolderGone, writeFileAtomically } from '#shared/runtime/files.ts';
+import { lockHolderGone, readLock, writeFileAtomically } from '#shared/runtime/files.ts';
 
 // The node-local token cache: one file per source identity (0600, in a 0700 directory), written to a
 // temporary file and renamed so a reader never sees half a token. A file that does not parse is ignored
@@ -166,14 +166,9 @@ export class FileTokenCache {
 
   /** The holder's process has exited, or the lock is older than anyone may hold it. */
   private async abandoned(lock: string, staleMs: number): Promise<boolean> {
-    const { readFile, stat } = fs.promises;
-    const [held, content] = await Promise.all([
-      stat(lock).catch(() => undefined),
-      readFile(lock, 'utf8').catch(() => undefined),
-    ]);
+    const held = await readLock(lock);
     if (held === undefined) return false;
-    const ageMs = Date.now() - held.mtimeMs;
-    return ageMs > staleMs || lockHolderGone(content, ageMs);
+    return held.ageMs > staleMs || lockHolderGone(held.content, held.ageMs);
   }
 
   /** For tests and `doctor`: where a key's token lives. */

@@ -1,10 +1,11 @@
-import { unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { promises as fs, unlinkSync } from 'node:fs';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   isProcessAlive,
   lockHolder,
   lockHolderGone,
+  readLock,
   writeFileAtomically,
 } from '#shared/runtime/files.ts';
 import { type WarmSetDocument, warmSetDocumentSchema } from './api-client.ts';
@@ -120,7 +121,7 @@ export async function lockAgentState(
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const handle = await open(path, 'wx', 0o600);
+      const handle = await fs.open(path, 'wx', 0o600);
       await handle.writeFile(`${process.pid}\n`);
       await handle.close();
       const onExit = () => {
@@ -136,15 +137,13 @@ export async function lockAgentState(
         await unlink(path).catch(() => undefined);
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const [content, held] = await Promise.all([
-        readFile(path, 'utf8').catch(() => undefined),
-        stat(path).catch(() => undefined),
-      ]);
-      const pid = lockHolder(content);
-      const ageMs = held === undefined ? 0 : Date.now() - held.mtimeMs;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw error;
+      const held = await readLock(path);
+      // Released since the open failed: try again.
+      if (held === undefined) continue;
+      const pid = lockHolder(held.content);
       // A lock this process's pid names is left from a process that had it before.
-      if (pid !== process.pid && !lockHolderGone(content, ageMs, alive)) {
+      if (pid !== process.pid && !lockHolderGone(held.content, held.ageMs, alive)) {
         throw new AgentBusyError(pid);
       }
       await unlink(path).catch(() => undefined);

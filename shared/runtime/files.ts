@@ -75,6 +75,18 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
+/** A lock file's content (undefined if unreadable) and age, or undefined when there is no such file. */
+export async function readLock(
+  path: string,
+): Promise<{ content: string | undefined; ageMs: number } | undefined> {
+  const { readFile, stat } = process.getBuiltinModule('node:fs').promises;
+  const [held, content] = await Promise.all([
+    stat(path).catch(() => undefined),
+    readFile(path, 'utf8').catch(() => undefined),
+  ]);
+  return held === undefined ? undefined : { content, ageMs: Date.now() - held.mtimeMs };
+}
+
 /** How long a lock file may name no holder before its writer counts as gone. */
 const UNNAMED_LOCK_GRACE_MS = 10_000;
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import {
   AGENT_STATE_SCHEMA,
   AgentBusyError,
@@ -193,5 +194,23 @@ describe('lockAgentState', () => {
     await lockBy('', 60);
     const release = await lockAgentState(stateFile(), () => true);
     await release();
+  });
+
+  test('a lock released between the failed open and the look at it is taken, not called busy', async () => {
+    // As when the holder unlinks its lock just after this agent's exclusive open found it there.
+    const open = fs.open;
+    let refused = false;
+    const opened = mock.method(fs, 'open', async (...args: Parameters<typeof fs.open>) => {
+      if (refused) return open(...args);
+      refused = true;
+      throw Object.assign(new Error('EEXIST'), { code: 'EEXIST' });
+    });
+    try {
+      const release = await lockAgentState(stateFile(), () => true);
+      assert.equal(await readFile(`${stateFile()}.lock`, 'utf8'), `${process.pid}\n`);
+      await release();
+    } finally {
+      opened.mock.restore();
+    }
   });
 });
