@@ -4,6 +4,7 @@ import type { RegistryCredential } from '#shared/credentials/protocol.ts';
 import { type ImageRuntime, RuntimeCallError, type RuntimeImage } from '#shared/cri/client.ts';
 import { oneLine } from '#shared/http/answer-text.ts';
 import { effectiveTag, type ImageReference } from '#shared/image/reference.ts';
+import { MAX_REASON_LENGTH } from '#shared/prepull/names.ts';
 import type { PullFailureKind } from '#shared/prepull/node-report.ts';
 import { DigestResolutionError } from '#shared/registry/digest-resolver.ts';
 import { forEachConcurrently } from '#shared/runtime/concurrency.ts';
@@ -90,7 +91,7 @@ export function pullReference(image: ImageReference): string {
 
 /** A runtime's or registry's message as one line for logs and reports, credentials removed. */
 function safeLine(text: string): string {
-  return oneLine(redactCredentials(text));
+  return oneLine(redactCredentials(text), MAX_REASON_LENGTH);
 }
 
 export class PullFailure extends Error {

@@ -6,3 +6,6 @@ export const NODE_GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** A Kubernetes node name: a DNS subdomain. */
 export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+
+/** The longest failure reason a node report may carry. */
+export const MAX_REASON_LENGTH = 300;

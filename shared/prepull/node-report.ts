@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { digestSchema as digest } from './message.ts';
-import { NODE_GROUP_NAME, NODE_NAME } from './names.ts';
+import { MAX_REASON_LENGTH, NODE_GROUP_NAME, NODE_NAME } from './names.ts';
 
 // `pullwarden.nodereport/v1`: what one node's agent holds of its node group's warm set, sent to
 // POST /v1/nodegroups/{nodeGroup}/nodes/{node}/report after every reconcile. A report replaces the node's
@@ -45,7 +45,7 @@ export const nodeImageSchema = z.strictObject({
   pinned: z.boolean().optional(),
   cause: z.enum(PULL_FAILURE_KINDS).optional(),
   /** One line, credentials removed, at most 300 characters. */
-  reason: z.string().max(300).optional(),
+  reason: z.string().max(MAX_REASON_LENGTH).optional(),
 });
 export type NodeImage = z.infer<typeof nodeImageSchema>;
 
