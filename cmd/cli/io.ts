@@ -1,4 +1,3 @@
-import { RULE_IDS, type RuleId } from '#shared/drift/model.ts';
 import type { ByteChunks } from '#shared/input/byte-source.ts';
 
 /** What a command may touch, passed in so tests can run commands in-process. */
@@ -32,11 +31,6 @@ export function commaValues(values: readonly string[] | undefined): string[] {
     .flatMap((value) => value.split(','))
     .map((part) => part.trim())
     .filter((part) => part !== '');
-}
-
-/** `--rule PW001,PW003 --rule pw005` → the rule ids, each checked. */
-export function ruleList(values: readonly string[] | undefined, option: string): RuleId[] {
-  return commaValues(values).map((part) => oneOf(RULE_IDS, part.toUpperCase(), option));
 }
 
 export function processIo(): CommandIo {

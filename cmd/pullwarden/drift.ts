@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadCommandConfig } from '#cmd/cli/config.ts';
-import { type CommandIo, oneOf, ruleList, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { useColor, writeOutput } from '#cmd/cli/output.ts';
+import { ruleList } from '#cmd/cli/rule-options.ts';
 import {
   type DriftReport,
   SEVERITIES,

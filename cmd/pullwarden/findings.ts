@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
-import { type CommandIo, commaValues, oneOf, ruleList, UsageError } from '#cmd/cli/io.ts';
+import { type CommandIo, commaValues, oneOf, UsageError } from '#cmd/cli/io.ts';
 import { useColor, writeOutput } from '#cmd/cli/output.ts';
 import { EXIT_USAGE } from '#cmd/cli/program.ts';
+import { ruleList } from '#cmd/cli/rule-options.ts';
 import {
   getServiceJson,
   serviceEndpoint,
