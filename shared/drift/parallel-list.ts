@@ -1,3 +1,4 @@
+import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
@@ -44,6 +45,12 @@ export class InlineRegionRunner implements RegionRunner {
   async close(): Promise<void> {}
 }
 
+/** What a parser thread is given at its start (list-worker.ts). */
+export interface ListWorkerData {
+  /** The main thread's compile cache, which the parser thread then uses too. */
+  compileCacheDirectory: string | undefined;
+}
+
 /** Worker threads that parse regions; tasks are spread over the least busy worker. */
 export class RegionWorkerPool implements RegionRunner {
   readonly transfers = true;
@@ -61,8 +68,9 @@ export class RegionWorkerPool implements RegionRunner {
       import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.mjs',
       import.meta.url,
     );
+    const workerData: ListWorkerData = { compileCacheDirectory: getCompileCacheDir() };
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(url);
+      const worker = new Worker(url, { workerData });
       const pending = new Map<number, (result: RegionResult) => void>();
       worker.on('message', (packed: PackedRegionResult) => {
         const resolve = pending.get(packed.id);

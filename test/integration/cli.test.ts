@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,7 +24,7 @@ interface Run {
 function pullwarden(
   args: readonly string[],
   stdin?: string,
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
 ): Promise<Run> {
   return runProcess(process.execPath, [bin, ...args], {
     cwd: root,
@@ -173,6 +173,32 @@ describe('pullwarden drift input handling', () => {
       ),
       ['PW008 Deployment/checkout'],
     );
+  });
+
+  test('keeps compiled modules in a compile cache in the temporary directory, parser threads alike', async () => {
+    // stdin is always parsed on the parser threads, which load their modules through the cache too.
+    const dump = await readFile(join(root, 'examples/manifests/cluster-dump.json'), 'utf8');
+    const temporary = join(scratch, 'compile-cache-tmp');
+    await mkdir(temporary);
+    // The cache's own settings are left out, so that it lands where the CLI puts it by default.
+    const env = {
+      TMPDIR: temporary,
+      NODE_COMPILE_CACHE: undefined,
+      NODE_DISABLE_COMPILE_CACHE: undefined,
+    };
+    const outputs: string[] = [];
+    for (const run of ['first', 'cached']) {
+      const result = await pullwarden(
+        ['drift', '-', '--format', 'json', '--rule', 'PW008'],
+        dump,
+        env,
+      );
+      assert.equal(result.code, 1, `${run}: ${result.stderr}`);
+      outputs.push(result.stdout);
+    }
+    assert.equal(outputs[1], outputs[0]);
+    const cached = await readdir(join(temporary, 'node-compile-cache'), { recursive: true });
+    assert.ok(cached.length > 0, 'no compiled modules were kept');
   });
 
   test('usage errors exit 2 with a hint', async () => {
