@@ -1,4 +1,5 @@
 import { describeError } from '#shared/runtime/log.ts';
+import { clip } from '#shared/text/clip.ts';
 
 // Request errors that map to a 4xx response. Everything else becomes a 500 without details.
 
@@ -50,7 +51,7 @@ export class UnsupportedMediaTypeError extends HttpError {
 
 /** A value echoed in an error message: bounded, so a huge query or path does not make a huge answer. */
 export function quoted(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 79)}…` : value);
+  return JSON.stringify(clip(value, 80));
 }
 
 export interface HttpResponse {
