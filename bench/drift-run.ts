@@ -1,10 +1,10 @@
 // Runs one `pullwarden drift` through the CLI's entry point in this process and prints what it cost
 // as one JSON line: the parent (bench/drift.ts) starts a fresh process per run so peak RSS is its own.
-import { enableCompileCache } from 'node:module';
 import { Writable } from 'node:stream';
+import { enableUserCompileCache } from '../shared/runtime/compile-cache.ts';
 
 // As bin/pullwarden.js starts the CLI: with the compile cache on before the CLI's modules load.
-enableCompileCache();
+enableUserCompileCache();
 const { main } = await import('../cmd/pullwarden/main.ts');
 
 const [file, threads, format] = process.argv.slice(2);

@@ -1,4 +1,3 @@
-import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { SeekableFile } from '#shared/input/byte-source.ts';
 import type { JsonWindow, ListContext, ListItemsDelegate } from '#shared/input/json-documents.ts';
@@ -45,12 +44,6 @@ export class InlineRegionRunner implements RegionRunner {
   async close(): Promise<void> {}
 }
 
-/** What a parser thread is given at its start (list-worker.ts). */
-export interface ListWorkerData {
-  /** The main thread's compile cache, which the parser thread then uses too. */
-  compileCacheDirectory: string | undefined;
-}
-
 /** Worker threads that parse regions; tasks are spread over the least busy worker. */
 export class RegionWorkerPool implements RegionRunner {
   readonly transfers = true;
@@ -68,9 +61,8 @@ export class RegionWorkerPool implements RegionRunner {
       import.meta.url.endsWith('.ts') ? './list-worker.ts' : './list-worker.mjs',
       import.meta.url,
     );
-    const workerData: ListWorkerData = { compileCacheDirectory: getCompileCacheDir() };
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(url, { workerData });
+      const worker = new Worker(url);
       const pending = new Map<number, (result: RegionResult) => void>();
       worker.on('message', (packed: PackedRegionResult) => {
         const resolve = pending.get(packed.id);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +28,8 @@ function pullwarden(
 ): Promise<Run> {
   return runProcess(process.execPath, [bin, ...args], {
     cwd: root,
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    // The compile cache of these runs stays in the scratch folder, not the user's cache directory.
+    env: { ...process.env, NO_COLOR: '1', XDG_CACHE_HOME: join(scratch, 'cache'), ...env },
     ...(stdin === undefined ? {} : { stdin }),
   });
 }
@@ -175,30 +176,53 @@ describe('pullwarden drift input handling', () => {
     );
   });
 
-  test('keeps compiled modules in a compile cache in the temporary directory, parser threads alike', async () => {
-    // stdin is always parsed on the parser threads, which load their modules through the cache too.
-    const dump = await readFile(join(root, 'examples/manifests/cluster-dump.json'), 'utf8');
-    const temporary = join(scratch, 'compile-cache-tmp');
-    await mkdir(temporary);
-    // The cache's own settings are left out, so that it lands where the CLI puts it by default.
-    const env = {
-      TMPDIR: temporary,
+  describe('compile cache', () => {
+    // stdin is always parsed on the parser threads, which start with the cache the CLI turned on.
+    const args = ['drift', '-', '--format', 'json', '--rule', 'PW008'];
+    let dump: string;
+    before(async () => {
+      dump = await readFile(join(root, 'examples/manifests/cluster-dump.json'), 'utf8');
+    });
+    const cacheEnv = (home: string, disable?: string) => ({
+      XDG_CACHE_HOME: home,
       NODE_COMPILE_CACHE: undefined,
-      NODE_DISABLE_COMPILE_CACHE: undefined,
-    };
-    const outputs: string[] = [];
-    for (const run of ['first', 'cached']) {
-      const result = await pullwarden(
-        ['drift', '-', '--format', 'json', '--rule', 'PW008'],
-        dump,
-        env,
-      );
-      assert.equal(result.code, 1, `${run}: ${result.stderr}`);
-      outputs.push(result.stdout);
-    }
-    assert.equal(outputs[1], outputs[0]);
-    const cached = await readdir(join(temporary, 'node-compile-cache'), { recursive: true });
-    assert.ok(cached.length > 0, 'no compiled modules were kept');
+      NODE_DISABLE_COMPILE_CACHE: disable,
+    });
+    const cachedFiles = async (folder: string): Promise<number> =>
+      (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) =>
+        entry.isFile(),
+      ).length;
+
+    test("keeps compiled modules in a folder of the user's cache directory that only the user may open", async () => {
+      const home = join(scratch, 'cache-private');
+      const outputs: string[] = [];
+      for (const run of ['first', 'cached']) {
+        const result = await pullwarden(args, dump, cacheEnv(home));
+        assert.equal(result.code, 1, `${run}: ${result.stderr}`);
+        outputs.push(result.stdout);
+      }
+      assert.equal(outputs[1], outputs[0]);
+      const folder = join(home, 'pullwarden/node-compile-cache');
+      assert.equal((await stat(folder)).mode & 0o777, 0o700);
+      assert.ok((await cachedFiles(folder)) > 0, 'no compiled modules were kept');
+    });
+
+    test('leaves alone a cache folder that others may write to', async () => {
+      const home = join(scratch, 'cache-shared');
+      const folder = join(home, 'pullwarden/node-compile-cache');
+      await mkdir(folder, { recursive: true });
+      await chmod(folder, 0o777);
+      const result = await pullwarden(args, dump, cacheEnv(home));
+      assert.equal(result.code, 1, result.stderr);
+      assert.deepEqual(await readdir(folder), []);
+    });
+
+    test('NODE_DISABLE_COMPILE_CACHE turns it off', async () => {
+      const home = join(scratch, 'cache-disabled');
+      const result = await pullwarden(args, dump, cacheEnv(home, '1'));
+      assert.equal(result.code, 1, result.stderr);
+      await assert.rejects(stat(join(home, 'pullwarden')), { code: 'ENOENT' });
+    });
   });
 
   test('usage errors exit 2 with a hint', async () => {
