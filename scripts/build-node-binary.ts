@@ -173,7 +173,8 @@ async function writeSeaBlob(root: string, work: string): Promise<string> {
     banner: { js: SEA_BANNER },
     define: { 'import.meta': '__seaImportMeta' },
     logLevel: 'silent',
-    ...(artifact.splitting === true ? { splitting: true, chunkNames: '[name]-[hash]' } : {}),
+    // Flat: every module is one asset of the executable, found by its file name.
+    ...(artifact.chunkNames === undefined ? {} : { splitting: true, chunkNames: '[name]-[hash]' }),
   });
   if (result.warnings.length > 0)
     throw new Error(

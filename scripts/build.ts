@@ -19,8 +19,11 @@ export interface Artifact {
   readonly outdir: string;
   /** Packages left out of the bundle because the runtime provides them. */
   readonly external?: readonly string[];
-  /** Modules loaded with import() go to chunks of their own, read only when a command needs them. */
-  readonly splitting?: boolean;
+  /**
+   * Modules loaded with import() go to chunks of their own, read only when a command needs them: the
+   * chunks' names, relative to `outdir`.
+   */
+  readonly chunkNames?: string;
 }
 
 // The nodejs24.x Lambda runtime ships AWS SDK v3; bundling it again would triple every function.
@@ -43,13 +46,18 @@ export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): P
   artifacts.push({
     name: 'pullwarden',
     entryPoints: {
-      pullwarden: join(root, 'cmd/pullwarden/main.ts'),
+      // As from source: the launcher turns the compile cache on, then loads the CLI (cli.mjs), so that
+      // the CLI is compiled once and read from the cache on every later run.
+      pullwarden: join(root, 'bin/pullwarden.js'),
+      cli: join(root, 'cmd/pullwarden/main.ts'),
       // parallel list parsing starts this file in worker threads, next to the binary
       'list-worker': join(root, 'shared/drift/list-worker.ts'),
     },
     outdir: join(outdir, 'pullwarden'),
     // the local stack (`pullwarden serve`) needs the source tree; the binary points there instead
     external: ['./serve.ts'],
+    // Beside the entries: the worker's file is found relative to the module that starts it.
+    chunkNames: '[name]-[hash]',
   });
   artifacts.push({
     name: 'pullwarden-node',
@@ -57,7 +65,7 @@ export async function listArtifacts(root = ROOT, outdir = join(root, 'dist')): P
     outdir: join(outdir, 'pullwarden-node'),
     // The kubelet starts the credential provider once per pull: it must not parse the AWS SDK, YAML
     // or the doctor's checks unless it uses them.
-    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
   });
   return artifacts;
 }
@@ -90,9 +98,9 @@ export async function buildArtifacts(
       metafile: true,
       logLevel: 'silent',
       external: [...(artifact.external ?? [])],
-      ...(artifact.splitting === true
-        ? { splitting: true, chunkNames: 'chunks/[name]-[hash]' }
-        : {}),
+      ...(artifact.chunkNames === undefined
+        ? {}
+        : { splitting: true, chunkNames: artifact.chunkNames }),
     };
     const result = await build(options);
     if (result.warnings.length > 0) {

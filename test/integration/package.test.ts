@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +12,9 @@ import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
 // CloudFormation template and one zip per function, offline and without AWS credentials.
 
 const run = promisify(execFile);
+/** `version` from a bundle, with the user's cache directory at `cacheHome`. */
+const versionWithCache = (bundle: string, cacheHome: string, env: NodeJS.ProcessEnv) =>
+  run(process.execPath, [bundle, 'version'], { env: { ...env, XDG_CACHE_HOME: cacheHome } });
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dist = join(root, 'dist');
 const osls = join(root, 'node_modules/osls/bin/serverless.js');
@@ -73,6 +76,21 @@ describe('bundles and packaging', () => {
     const rules = new Set(report.findings.map((finding) => finding.ruleId));
     for (const rule of ['PW001', 'PW002', 'PW003', 'PW004', 'PW005', 'PW006', 'PW007', 'PW008'])
       assert.ok(rules.has(rule), rule);
+  });
+
+  test("the pullwarden bundle keeps its compiled CLI in the user's cache directory", async () => {
+    const bundle = join(dist, 'pullwarden/pullwarden.mjs');
+    const cacheHome = join(scratch, 'cache');
+    const { NODE_COMPILE_CACHE: _set, NODE_DISABLE_COMPILE_CACHE: _off, ...env } = process.env;
+    for (const attempt of ['first', 'cached']) {
+      const { stdout } = await versionWithCache(bundle, cacheHome, env);
+      assert.match(stdout, /^pullwarden \d+\.\d+\.\d+ /, attempt);
+    }
+    const folder = join(cacheHome, 'pullwarden/node-compile-cache');
+    const kept = (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) =>
+      entry.isFile(),
+    );
+    assert.ok(kept.length > 0, 'no compiled modules were kept');
   });
 
   test('the pullwarden-node bundle answers version and rejects unknown commands with exit 2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { compileCacheDirectory } from '#shared/runtime/compile-cache.ts';
+import { compileCacheDirectory } from '#shared/runtime/compile-cache.js';
 
 describe('compileCacheDirectory', () => {
   const cases: [string, NodeJS.ProcessEnv, string][] = [

@@ -8,16 +8,30 @@ import { isAbsolute, join } from 'node:path';
 // directory, is shared by every user: whoever creates the folder there first can plant code that another
 // user's run would load. The cache therefore lives in the user's own cache directory, and is used only
 // when that folder belongs to this user and no one else may write to it.
+//
+// This module is JavaScript (typed in JSDoc, checked by tsc) because it runs before the cache is on: a
+// TypeScript module loaded then would start Node's type stripper, which a run whose modules all come
+// from the cache otherwise never loads.
 
-/** `$XDG_CACHE_HOME/pullwarden/node-compile-cache`, else the same under `~/.cache`. */
-export function compileCacheDirectory(env: NodeJS.ProcessEnv, home: string): string {
+/**
+ * `$XDG_CACHE_HOME/pullwarden/node-compile-cache`, else the same under `~/.cache`.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} home
+ * @returns {string}
+ */
+export function compileCacheDirectory(env, home) {
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.cache');
   return join(base, 'pullwarden', 'node-compile-cache');
 }
 
-/** Whether a folder is one only its owner, this user, can change. */
-function ownedPrivately(directory: string, uid: number): boolean {
+/**
+ * Whether a folder is one only its owner, this user, can change.
+ * @param {string} directory
+ * @param {number} uid
+ * @returns {boolean}
+ */
+function ownedPrivately(directory, uid) {
   const stats = lstatSync(directory);
   return stats.isDirectory() && stats.uid === uid && (stats.mode & 0o022) === 0;
 }
@@ -27,8 +41,10 @@ function ownedPrivately(directory: string, uid: number): boolean {
  * starts later (through NODE_COMPILE_CACHE, which a worker reads when it starts), unless the cache is
  * turned off (NODE_DISABLE_COMPILE_CACHE=1), already on (NODE_COMPILE_CACHE), or its folder cannot be
  * made private to this user. Returns the folder in use, if any.
+ * @param {NodeJS.ProcessEnv} [env]
+ * @returns {string | undefined}
  */
-export function enableUserCompileCache(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function enableUserCompileCache(env = process.env) {
   if (env.NODE_DISABLE_COMPILE_CACHE !== undefined || env.NODE_COMPILE_CACHE !== undefined)
     return undefined;
   const uid = process.getuid?.();
