@@ -49,6 +49,9 @@ const code = await main(
   { stdout: sink, stderr: process.stderr, stdoutIsTTY: false, stderrIsTTY: false, env: {} },
 );
 const seconds = (performance.now() - started) / 1000;
+// CPU of every thread of the process, start-up included, user and kernel.
+const usage = process.resourceUsage();
+const cpuSeconds = (usage.userCPUTime + usage.systemCPUTime) / 1e6;
 process.stdout.write(
-  `${JSON.stringify({ code, seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, outputBytes })}\n`,
+  `${JSON.stringify({ code, seconds, cpuSeconds, maxRssBytes: usage.maxRSS * 1024, outputBytes })}\n`,
 );

@@ -80,9 +80,11 @@ for (const format of values.formats.split(',') as DumpFormat[]) {
     threadCounts.map((threads) => [form, threads] as const),
   )) {
     // A run's time is its whole process, start-up included, as a user waits for it; the drift command
-    // alone (after the CLI's modules load) is shown beside it.
+    // alone (after the CLI's modules load) and the CPU time of all the process's threads are shown
+    // beside it.
     const seconds: number[] = [];
     const driftSeconds: number[] = [];
+    const cpuSeconds: number[] = [];
     let peak = 0;
     for (let run = 0; run < runs; run++) {
       const started = performance.now();
@@ -104,20 +106,23 @@ for (const format of values.formats.split(',') as DumpFormat[]) {
       if (child.status !== 0) throw new Error(`benchmark run failed: ${child.stderr}`);
       const result = JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '{}') as {
         seconds: number;
+        cpuSeconds: number;
         maxRssBytes: number;
       };
       driftSeconds.push(result.seconds);
+      cpuSeconds.push(result.cpuSeconds);
       peak = Math.max(peak, result.maxRssBytes);
     }
     seconds.sort((a, b) => a - b);
     driftSeconds.sort((a, b) => a - b);
+    cpuSeconds.sort((a, b) => a - b);
     const median = percentile(seconds, 0.5);
     console.log(
       [
         `${format}, ${form}${threads === undefined ? '' : `, threads=${threads}`}:`,
         `${mib(size)} (${Math.round(size / pods)} B/pod)`,
         `time p50 ${median.toFixed(2)} s, best ${seconds[0]?.toFixed(2)} s, worst ${seconds.at(-1)?.toFixed(2)} s over ${runs} runs`,
-        `(drift command p50 ${percentile(driftSeconds, 0.5).toFixed(2)} s)`,
+        `(drift command p50 ${percentile(driftSeconds, 0.5).toFixed(2)} s, CPU p50 ${percentile(cpuSeconds, 0.5).toFixed(1)} s)`,
         `${Math.round(pods / median).toLocaleString('en-US')} pods/s, ${(size / 1024 / 1024 / median).toFixed(0)} MiB/s`,
         `peak RSS ${mib(peak)}`,
         objects === undefined ? '' : `${objects} objects`,
