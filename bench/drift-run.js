@@ -18,7 +18,7 @@ const { values, positionals } = parseArgs({
 });
 const [file] = positionals;
 if (file === undefined)
-  throw new Error('usage: drift-run.ts [--cli <module>] [--threads N] [--format F] <dump>');
+  throw new Error('usage: drift-run.js [--cli <module>] [--threads N] [--format F] <dump>');
 
 // As bin/pullwarden.js starts the CLI: with the compile cache on before the CLI's modules load.
 enableUserCompileCache();
