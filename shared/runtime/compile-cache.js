@@ -1,5 +1,5 @@
 import { lstatSync, mkdirSync } from 'node:fs';
-import { constants, enableCompileCache } from 'node:module';
+import * as nodeModule from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
@@ -48,7 +48,8 @@ export function enableUserCompileCache(env = process.env) {
   if (env.NODE_DISABLE_COMPILE_CACHE !== undefined || env.NODE_COMPILE_CACHE !== undefined)
     return undefined;
   const uid = process.getuid?.();
-  if (uid === undefined) return undefined;
+  // Node older than 22.1 has no compile cache: the bundled CLI then starts without it.
+  if (uid === undefined || typeof nodeModule.enableCompileCache !== 'function') return undefined;
   const directory = compileCacheDirectory(env, homedir());
   try {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -57,8 +58,8 @@ export function enableUserCompileCache(env = process.env) {
     // No cache is slower, never wrong.
     return undefined;
   }
-  const result = enableCompileCache(directory);
-  if (result.status !== constants.compileCacheStatus.ENABLED) return undefined;
+  const result = nodeModule.enableCompileCache(directory);
+  if (result.status !== nodeModule.constants.compileCacheStatus.ENABLED) return undefined;
   env.NODE_COMPILE_CACHE = directory;
   return directory;
 }
