@@ -4,13 +4,16 @@
 // JavaScript, like bin/pullwarden.js, so that a run loads nothing through Node's type stripper that
 // the CLI's own launcher would not.
 import { Writable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enableUserCompileCache } from '../shared/runtime/compile-cache.js';
 
 const { values, positionals } = parseArgs({
   options: {
-    cli: { type: 'string', default: new URL('../cmd/pullwarden/main.ts', import.meta.url).href },
+    cli: {
+      type: 'string',
+      default: fileURLToPath(new URL('../cmd/pullwarden/main.ts', import.meta.url)),
+    },
     threads: { type: 'string' },
     format: { type: 'string', default: 'json' },
   },
@@ -22,9 +25,8 @@ if (file === undefined)
 
 // As bin/pullwarden.js starts the CLI: with the compile cache on before the CLI's modules load.
 enableUserCompileCache();
-const cli = values.cli.startsWith('file:') ? values.cli : pathToFileURL(values.cli).href;
 /** @type {typeof import('../cmd/pullwarden/main.ts')} */
-const { main } = await import(cli);
+const { main } = await import(pathToFileURL(values.cli).href);
 
 let outputBytes = 0;
 const sink = new Writable({

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '#cmd/pullwarden/main.ts';
 import { RULE_IDS } from '#shared/drift/model.ts';
+import { cachedModules, compileCacheFolder } from '../support/compile-cache.ts';
 import { runInProcess } from '../support/in-process-cli.ts';
 import { runProcess } from '../support/process.ts';
 import { validateSarif } from '../support/sarif-validator.ts';
@@ -188,10 +189,6 @@ describe('pullwarden drift input handling', () => {
       NODE_COMPILE_CACHE: undefined,
       NODE_DISABLE_COMPILE_CACHE: disable,
     });
-    const cachedFiles = async (folder: string): Promise<number> =>
-      (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) =>
-        entry.isFile(),
-      ).length;
 
     test("keeps compiled modules in a folder of the user's cache directory that only the user may open", async () => {
       const home = join(scratch, 'cache-private');
@@ -202,14 +199,14 @@ describe('pullwarden drift input handling', () => {
         outputs.push(result.stdout);
       }
       assert.equal(outputs[1], outputs[0]);
-      const folder = join(home, 'pullwarden/node-compile-cache');
+      const folder = compileCacheFolder(home);
       assert.equal((await stat(folder)).mode & 0o777, 0o700);
-      assert.ok((await cachedFiles(folder)) > 0, 'no compiled modules were kept');
+      assert.ok((await cachedModules(folder)) > 0, 'no compiled modules were kept');
     });
 
     test('leaves alone a cache folder that others may write to', async () => {
       const home = join(scratch, 'cache-shared');
-      const folder = join(home, 'pullwarden/node-compile-cache');
+      const folder = compileCacheFolder(home);
       await mkdir(folder, { recursive: true });
       await chmod(folder, 0o777);
       const result = await pullwarden(args, dump, cacheEnv(home));

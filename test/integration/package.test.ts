@@ -1,20 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { buildArtifacts, listArtifacts } from '../../scripts/build.ts';
+import { cachedModules, compileCacheFolder } from '../support/compile-cache.ts';
 
 // The deliverables as they ship: esbuild bundles run on their own, and osls turns serverless.yml into a
 // CloudFormation template and one zip per function, offline and without AWS credentials.
 
 const run = promisify(execFile);
-/** `version` from a bundle, with the user's cache directory at `cacheHome`. */
-const versionWithCache = (bundle: string, cacheHome: string, env: NodeJS.ProcessEnv) =>
-  run(process.execPath, [bundle, 'version'], { env: { ...env, XDG_CACHE_HOME: cacheHome } });
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dist = join(root, 'dist');
 const osls = join(root, 'node_modules/osls/bin/serverless.js');
@@ -83,14 +81,13 @@ describe('bundles and packaging', () => {
     const cacheHome = join(scratch, 'cache');
     const { NODE_COMPILE_CACHE: _set, NODE_DISABLE_COMPILE_CACHE: _off, ...env } = process.env;
     for (const attempt of ['first', 'cached']) {
-      const { stdout } = await versionWithCache(bundle, cacheHome, env);
+      const { stdout } = await run(process.execPath, [bundle, 'version'], {
+        env: { ...env, XDG_CACHE_HOME: cacheHome },
+      });
       assert.match(stdout, /^pullwarden \d+\.\d+\.\d+ /, attempt);
     }
-    const folder = join(cacheHome, 'pullwarden/node-compile-cache');
-    const kept = (await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) =>
-      entry.isFile(),
-    );
-    assert.ok(kept.length > 0, 'no compiled modules were kept');
+    const kept = await cachedModules(compileCacheFolder(cacheHome));
+    assert.ok(kept > 0, 'no compiled modules were kept');
   });
 
   test('the pullwarden-node bundle answers version and rejects unknown commands with exit 2', async () => {
